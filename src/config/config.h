@@ -1,0 +1,85 @@
+// Config: every setting of a brainstem process in one struct, filled in layers: built-in
+// defaults, then a YAML file, then environment variables, then command-line overrides. Every
+// value remembers which layer set it (for `brainstem config --print`). Unknown keys and bad
+// values are errors that name the key and the allowed values; nothing is silently ignored.
+// Thread-compatible: a loaded Config is an immutable value.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backends/backend.h"
+#include "common/result.h"
+
+namespace brainstem {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";  // env SERVER_HOST
+  int port = 8080;                 // env PORT; 0 picks an ephemeral port
+  int io_threads = 1;              // env SERVER_WORKERS
+  int64_t max_body_bytes = 64 << 20;
+  int request_timeout_ms = 5000;  // default per-request deadline; 0 = none
+  bool cors_enabled = false;
+  std::vector<std::string> cors_allow_origins = {"*"};
+};
+
+struct ModelConfig {
+  std::filesystem::path artifact_dir = "artifacts";  // env ARTIFACT_DIR
+  std::string name;      // empty: the repository's only model (error when several)
+  std::string version;   // env MODEL_VERSION; empty: newest stable
+  bool allow_prerelease = false;
+  std::optional<ModelFormat> format;  // "auto" (unset): torchscript when built in, else onnx
+  Device device = Device::kCpu;       // env MODEL_DEVICE; USE_GPU=true means auto
+  Precision precision = Precision::kFp32;  // env MODEL_PRECISION
+  int intra_op_threads = 1;
+  int warmup_iterations = 20;
+};
+
+struct SchedulerConfig {
+  int64_t batch_size = 1;        // env MODEL_BATCH_SIZE: preferred batch size
+  int64_t max_batch_size = 64;   // env MODEL_MAX_BATCH_SIZE (observations per backend call)
+  std::vector<int64_t> preferred_batch_sizes;
+  int64_t max_queue_delay_us = 200;
+  int64_t queue_capacity = 1024;  // requests waiting; beyond it: 503 + Retry-After
+  int instances = 1;              // model instances, one worker thread each
+  bool inline_when_idle = true;   // an idle instance runs a lone request on the caller's thread
+};
+
+struct LoggingConfig {
+  std::string level = "info";  // env LOGGING_LEVEL: trace|debug|info|warn|error|off
+  std::string format = "text";  // text|json
+};
+
+struct Config {
+  ServerConfig server;
+  ModelConfig model;
+  SchedulerConfig scheduler;
+  LoggingConfig logging;
+
+  // "server.port" -> "default" | "file:<path>" | "env:PORT" | "flag:--set".
+  std::map<std::string, std::string> sources;
+};
+
+struct ConfigInputs {
+  std::optional<std::filesystem::path> file;  // YAML file; none = defaults only
+  std::map<std::string, std::string> env;     // environment (pass CurrentEnvironment())
+  // Overrides as key=value pairs in dotted form, e.g. {"server.port", "9000"}, applied last.
+  std::vector<std::pair<std::string, std::string>> overrides;
+};
+
+// Builds the effective config. Errors: kInvalidArgument naming the key (dotted, or the env
+// variable), the bad value and the allowed values; kNotFound for a missing config file.
+Result<Config> LoadConfig(const ConfigInputs& inputs);
+
+// The process environment as a map.
+std::map<std::string, std::string> CurrentEnvironment();
+
+// YAML text of the effective config with each value's source as a trailing comment.
+std::string PrintConfig(const Config& config);
+
+}  // namespace brainstem
