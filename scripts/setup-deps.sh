@@ -9,7 +9,7 @@ packages=(
   libhwloc-dev libxxhash-dev libssl-dev libeigen3-dev
   libtorch-dev libopenblas0-pthread libopencv-dnn-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-torch python3-numpy python3-yaml python3-onnx
+  python3 python3-torch python3-numpy python3-yaml python3-onnx python3-opencv
   python3-fastapi python3-uvicorn python3-requests
   wrk
 )

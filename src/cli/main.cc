@@ -1,0 +1,16 @@
+// brainstem: one binary, one subcommand per job (serve, config, ...).
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"brainstem: a real-time inference runtime for agents"};
+  app.require_subcommand(1);
+  auto serve = brainstem::RegisterServe(&app);
+  auto config = brainstem::RegisterConfig(&app);
+  CLI11_PARSE(app, argc, argv);
+  if (app.got_subcommand("serve")) return serve();
+  if (app.got_subcommand("config")) return config();
+  return 2;
+}

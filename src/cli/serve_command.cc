@@ -1,0 +1,135 @@
+// `brainstem serve`: load the configured model version, start the HTTP server, run until
+// SIGINT/SIGTERM. Startup (process start to ready) is measured and exported.
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "cli/commands.h"
+#include "engine/model_loader.h"
+#include "telemetry/process_stats.h"
+#include "transport/http/carla_api.h"
+
+namespace brainstem {
+namespace {
+
+struct ServeFlags {
+  ConfigFlags config;
+  std::optional<std::string> host;
+  std::optional<int> port;
+  std::optional<std::string> artifact_dir;
+  std::optional<std::string> model_version;
+  std::optional<std::string> format;
+  std::string port_file;
+};
+
+void ConfigureLogging(const Config& config) {
+  spdlog::set_level(spdlog::level::from_str(config.logging.level));
+  if (config.logging.format == "json") {
+    spdlog::set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","thread":%t,"message":"%v"})",
+        spdlog::pattern_time_type::utc);
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  }
+}
+
+int Serve(const ServeFlags& flags) {
+  // Signals are taken by sigwait below; block them before any thread starts so that no
+  // worker or library thread receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::vector<std::pair<std::string, std::string>> overrides;
+  if (flags.host) overrides.emplace_back("server.host", *flags.host);
+  if (flags.port) overrides.emplace_back("server.port", std::to_string(*flags.port));
+  if (flags.artifact_dir) overrides.emplace_back("model.artifact_dir", *flags.artifact_dir);
+  if (flags.model_version) overrides.emplace_back("model.version", *flags.model_version);
+  if (flags.format) overrides.emplace_back("model.format", *flags.format);
+  Result<ConfigInputs> inputs = flags.config.ToInputs(std::move(overrides));
+  if (!inputs.ok()) {
+    std::cerr << "brainstem: " << inputs.status().message() << "\n";
+    return 2;
+  }
+  Result<Config> loaded = LoadConfig(*inputs);
+  if (!loaded.ok()) {
+    std::cerr << "brainstem: " << loaded.status().message() << "\n";
+    return 2;
+  }
+  const Config config = std::move(loaded).value();
+  ConfigureLogging(config);
+
+  ServerMetrics metrics;
+  Result<std::unique_ptr<LoadedModel>> model = LoadModel(config, &metrics);
+  if (!model.ok()) {
+    spdlog::error("cannot load model: {}", model.status().ToString());
+    return 1;
+  }
+  CarlaApi api(&config, model->get(), &metrics);
+
+  HttpServerOptions options;
+  options.host = config.server.host;
+  options.port = config.server.port;
+  options.io_threads = config.server.io_threads;
+  options.max_body_bytes = config.server.max_body_bytes;
+  options.cors_enabled = config.server.cors_enabled;
+  options.cors_allow_origins = config.server.cors_allow_origins;
+  auto server = HttpServer::Create(
+      options, [&api](HttpRequest&& request, Responder responder) {
+        api.Handle(std::move(request), std::move(responder));
+      },
+      &CarlaApi::EarlyError,
+      [&metrics](const std::string& route, int status, double seconds) {
+        metrics.CountRequest(route, status);
+        if (route == "/predict") metrics.request_seconds.Observe(seconds);
+      });
+  if (!server.ok()) {
+    spdlog::error("{}", server.status().message());
+    return 1;
+  }
+  (*server)->Start();
+  const double startup = SecondsSinceProcessStart();
+  metrics.startup_seconds.store(startup);
+  const LoadedModel& m = **model;
+  spdlog::info("ready on http://{}:{} serving {} {} ({}, {}, {}, {} instance(s)); startup {:.3f} s, "
+               "model load {:.3f} s",
+               config.server.host, (*server)->port(), m.name, m.version,
+               ModelFormatName(m.format), DeviceName(m.device), PrecisionName(m.precision),
+               config.scheduler.instances, startup, m.load_seconds);
+  if (!flags.port_file.empty()) {
+    std::string tmp = flags.port_file + ".tmp";
+    std::ofstream(tmp) << (*server)->port() << "\n";
+    std::rename(tmp.c_str(), flags.port_file.c_str());
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info("signal {}: stopping", signal_number);
+  (*server)->Stop();
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> RegisterServe(CLI::App* app) {
+  CLI::App* command = app->add_subcommand("serve", "Serve the model over HTTP (CarlaRL API)");
+  auto flags = std::make_shared<ServeFlags>();
+  flags->config.AddTo(command);
+  command->add_option("--host", flags->host, "Address to bind (server.host)");
+  command->add_option("--port", flags->port, "TCP port, 0 for any free one (server.port)");
+  command->add_option("--artifact-dir", flags->artifact_dir, "Model repository (model.artifact_dir)");
+  command->add_option("--model-version", flags->model_version, "Version to serve (model.version)");
+  command->add_option("--format", flags->format, "auto|torchscript|onnx (model.format)");
+  command->add_option("--port-file", flags->port_file,
+                      "Write the bound port to this file once ready (for scripts and tests)");
+  return [flags]() { return Serve(*flags); };
+}
+
+}  // namespace brainstem

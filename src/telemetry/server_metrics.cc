@@ -1,0 +1,109 @@
+#include "telemetry/server_metrics.h"
+
+#include <charconv>
+
+#include "telemetry/process_stats.h"
+
+namespace brainstem {
+namespace {
+
+void AppendValue(double v, std::string* out) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, ec == std::errc() ? end : buf);
+}
+
+void AppendMetric(std::string* out, std::string_view name, std::string_view type,
+                  std::string_view help, std::string_view labels, double value) {
+  out->append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out->append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  out->append(name);
+  if (!labels.empty()) out->append("{").append(labels).append("}");
+  out->push_back(' ');
+  AppendValue(value, out);
+  out->push_back('\n');
+}
+
+void AppendHistogram(std::string* out, const std::string& name, std::string_view help,
+                     const std::string& labels, const Histogram& h) {
+  out->append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out->append("# TYPE ").append(name).append(" histogram\n");
+  h.AppendPrometheus(name, labels, out);
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics()
+    : request_seconds(Histogram::LatencyBuckets()),
+      queue_seconds(Histogram::LatencyBuckets()),
+      compute_seconds(Histogram::LatencyBuckets()),
+      batch_observations(Histogram::SizeBuckets()),
+      batch_requests(Histogram::SizeBuckets()) {}
+
+void ServerMetrics::CountRequest(std::string_view route, int http_status) {
+  std::lock_guard lock(requests_mu_);
+  ++requests_[{std::string(route), http_status}];
+}
+
+std::string ServerMetrics::RenderPrometheus(const std::string& model,
+                                            const std::string& version) const {
+  std::string out;
+  out.reserve(16 << 10);
+  out.append("# HELP brainstem_requests_total HTTP requests by route and status code.\n");
+  out.append("# TYPE brainstem_requests_total counter\n");
+  {
+    std::lock_guard lock(requests_mu_);
+    for (const auto& [key, count] : requests_) {
+      out.append("brainstem_requests_total{route=\"").append(key.first);
+      out.append("\",status=\"").append(std::to_string(key.second)).append("\"} ");
+      AppendValue(static_cast<double>(count), &out);
+      out.push_back('\n');
+    }
+  }
+  const std::string labels = "model=\"" + model + "\",version=\"" + version + "\"";
+  AppendHistogram(&out, "brainstem_request_duration_seconds",
+                  "Time from request parsed to response ready.", labels, request_seconds);
+  AppendHistogram(&out, "brainstem_queue_duration_seconds",
+                  "Time a request waited for a model instance.", labels, queue_seconds);
+  AppendHistogram(&out, "brainstem_compute_duration_seconds", "Time of one backend call.",
+                  labels, compute_seconds);
+  AppendHistogram(&out, "brainstem_batch_observations", "Observations per backend call.",
+                  labels, batch_observations);
+  AppendHistogram(&out, "brainstem_batch_requests", "Requests merged into one backend call.",
+                  labels, batch_requests);
+  AppendMetric(&out, "brainstem_queue_depth", "gauge", "Requests waiting for a model instance.",
+               labels, static_cast<double>(queue_depth.load()));
+  AppendMetric(&out, "brainstem_observations_total", "counter", "Observations inferred.", labels,
+               static_cast<double>(observations_total.load()));
+  AppendMetric(&out, "brainstem_batches_total", "counter", "Backend calls.", labels,
+               static_cast<double>(batches_total.load()));
+  AppendMetric(&out, "brainstem_inline_batches_total", "counter",
+               "Backend calls run on the receiving thread because an instance was idle.", labels,
+               static_cast<double>(inline_batches_total.load()));
+  AppendMetric(&out, "brainstem_rejected_queue_full_total", "counter",
+               "Requests refused with 503 because the queue was full.", labels,
+               static_cast<double>(rejected_queue_full_total.load()));
+  AppendMetric(&out, "brainstem_deadline_exceeded_total", "counter",
+               "Requests whose deadline passed before they ran.", labels,
+               static_cast<double>(deadline_exceeded_total.load()));
+  AppendMetric(&out, "brainstem_inference_errors_total", "counter", "Backend calls that failed.",
+               labels, static_cast<double>(inference_errors_total.load()));
+  AppendMetric(&out, "brainstem_model_load_seconds", "gauge",
+               "Time to verify, load and warm up the model.", labels, model_load_seconds.load());
+  AppendMetric(&out, "brainstem_model_warmup_seconds", "gauge", "Part of load spent warming up.",
+               labels, warmup_seconds.load());
+  AppendMetric(&out, "brainstem_startup_seconds", "gauge",
+               "Process start (by the kernel) to ready to serve.", "", startup_seconds.load());
+  ProcessStats p = ReadProcessStats();
+  AppendMetric(&out, "process_resident_memory_bytes", "gauge", "Resident set size.", "",
+               static_cast<double>(p.rss_bytes));
+  AppendMetric(&out, "process_cpu_seconds_total", "counter", "User and system CPU time.", "",
+               p.cpu_user_seconds + p.cpu_system_seconds);
+  AppendMetric(&out, "process_threads", "gauge", "Threads in the process.", "",
+               static_cast<double>(p.threads));
+  AppendMetric(&out, "process_uptime_seconds", "gauge", "Seconds since the process started.", "",
+               p.uptime_seconds);
+  return out;
+}
+
+}  // namespace brainstem

@@ -1,0 +1,51 @@
+// ServerMetrics: every number the server exports at /metrics, as named fields rather than a
+// generic registry (the set is fixed and the hot path should touch plain atomics).
+// Stages record with one definition of each timing point: total = response ready - request
+// parsed; queue = picked by a worker - submitted; compute = backend call duration.
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "telemetry/histogram.h"
+
+namespace brainstem {
+
+class ServerMetrics {
+ public:
+  ServerMetrics();
+
+  void CountRequest(std::string_view route, int http_status);
+
+  Histogram request_seconds;       // whole request, parse to response bytes ready
+  Histogram queue_seconds;         // submitted to picked up by a model instance
+  Histogram compute_seconds;       // one backend call
+  Histogram batch_observations;    // observations per backend call
+  Histogram batch_requests;        // requests merged into one backend call
+  std::atomic<int64_t> queue_depth{0};
+  std::atomic<uint64_t> observations_total{0};
+  std::atomic<uint64_t> batches_total{0};
+  std::atomic<uint64_t> inline_batches_total{0};  // run on the caller's thread (idle instance)
+  std::atomic<uint64_t> rejected_queue_full_total{0};
+  std::atomic<uint64_t> deadline_exceeded_total{0};
+  std::atomic<uint64_t> inference_errors_total{0};
+  std::atomic<double> model_load_seconds{0};
+  std::atomic<double> warmup_seconds{0};
+  std::atomic<double> startup_seconds{0};  // process start (kernel) to ready
+
+  // Prometheus text exposition (version 0.0.4) of everything above plus process RSS/CPU.
+  // `model` and `version` label the model-level series.
+  std::string RenderPrometheus(const std::string& model, const std::string& version) const;
+
+ private:
+  mutable std::mutex requests_mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;  // guarded by requests_mu_
+};
+
+}  // namespace brainstem

@@ -1,0 +1,49 @@
+// CarlaApi: the CarlaRL Policy-as-a-Service HTTP API on top of a loaded model:
+//   GET /healthz, GET /metadata, POST /predict, POST /warmup, GET /versions, GET /metrics,
+//   GET /openapi.json, OPTIONS (CORS preflight). It maps the wire schema onto the model's
+//   columns (via PolicyIo), hands work to the scheduler and writes responses; it owns no
+//   threads and never blocks an I/O thread on inference.
+// Thread-safe: Handle may run on every I/O thread at once.
+#pragma once
+
+#include <string>
+
+#include "config/config.h"
+#include "engine/model_loader.h"
+#include "telemetry/server_metrics.h"
+#include "transport/http/http_server.h"
+
+namespace brainstem {
+
+class CarlaApi {
+ public:
+  // All pointers must outlive the CarlaApi.
+  CarlaApi(const Config* config, LoadedModel* model, ServerMetrics* metrics);
+
+  void Handle(HttpRequest&& request, Responder responder);
+
+  // Answers requests the server rejected before routing (413, 400).
+  static HttpResponse EarlyError(http::status status, const std::string& message,
+                                 const std::string& request_id);
+
+ private:
+  void Healthz(Responder& responder);
+  void Metadata(Responder& responder);
+  void Predict(HttpRequest&& request, Responder& responder);
+  void Warmup(HttpRequest&& request, Responder& responder);
+  void Versions(Responder& responder);
+  void Metrics(Responder& responder);
+  void OpenApi(Responder& responder);
+  void Preflight(const HttpRequest& request, Responder& responder);
+
+  const Config* config_;
+  LoadedModel* model_;
+  ServerMetrics* metrics_;
+  const std::string git_;
+  std::string metadata_json_;  // built once: nothing in it changes while serving
+};
+
+// The OpenAPI 3 document served at /openapi.json.
+const std::string& OpenApiDocument();
+
+}  // namespace brainstem

@@ -1,0 +1,65 @@
+// Small helpers that append JSON tokens to a std::string: strings with escaping, and numbers
+// in their shortest round-trip form (std::to_chars). Responses are built by appending, with
+// no DOM and no allocation beyond the output string's growth.
+// Thread-safe: free functions.
+#pragma once
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace brainstem {
+
+inline void AppendJsonString(std::string* out, std::string_view text) {
+  out->push_back('"');
+  for (char c : text) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
+          out->append(buf);
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+// Non-finite numbers have no JSON form; they are written as null.
+inline void AppendJsonNumber(std::string* out, double value) {
+  if (!std::isfinite(value)) {
+    out->append("null");
+    return;
+  }
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out->append(buf, static_cast<size_t>(end - buf));
+}
+
+inline void AppendJsonNumber(std::string* out, float value) {
+  if (!std::isfinite(value)) {
+    out->append("null");
+    return;
+  }
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out->append(buf, static_cast<size_t>(end - buf));
+}
+
+inline void AppendJsonNumber(std::string* out, int64_t value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out->append(buf, static_cast<size_t>(end - buf));
+}
+
+}  // namespace brainstem
