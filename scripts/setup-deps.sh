@@ -10,7 +10,7 @@ packages=(
   libtorch-dev libopenblas0-pthread libopencv-dnn-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-torch python3-numpy python3-yaml python3-onnx python3-opencv
-  python3-fastapi python3-uvicorn python3-requests
+  python3-fastapi python3-uvicorn python3-requests python3-pytest
   wrk
 )
 

@@ -181,7 +181,7 @@ Result<std::unique_ptr<Backend>> LoadBackend(ModelFormat format, const std::file
   RETURN_IF_ERROR(CheckPrecision(format, device, options.precision));
   RETURN_IF_ERROR(CheckFile(file));
 
-  BackendOptions resolved = options;
+  [[maybe_unused]] BackendOptions resolved = options;  // unused when no backend is built
   resolved.device = device;
   switch (format) {
     case ModelFormat::kTorchScript:

@@ -148,28 +148,26 @@ constexpr int64_t kMaxBatchLimit = 4096;
 // Builders for the common key shapes; `field` picks the member the key sets.
 template <typename T>
 KeySpec IntKey(std::string key, T Config::*section, auto field, int64_t lo, int64_t hi) {
-  return KeySpec{
-      std::move(key),
-      [=](Config& c, const RawValue& v, const std::string& where) -> Status {
-        ASSIGN_OR_RETURN(int64_t value, ParseInt(v, where, lo, hi));
-        (c.*section).*field = static_cast<std::remove_reference_t<decltype((c.*section).*field)>>(
-            value);
-        return Status::Ok();
-      },
-      [=](const Config& c) { return std::to_string((c.*section).*field); }};
+  return KeySpec{std::move(key),
+                 [=](Config& c, const RawValue& v, const std::string& where) -> Status {
+                   ASSIGN_OR_RETURN(int64_t value, ParseInt(v, where, lo, hi));
+                   (c.*section).*field =
+                       static_cast<std::remove_reference_t<decltype((c.*section).*field)>>(value);
+                   return Status::Ok();
+                 },
+                 [=](const Config& c) { return std::to_string((c.*section).*field); }};
 }
 
 template <typename T>
 KeySpec BoolKey(std::string key, T Config::*section, bool T::*field) {
-  return KeySpec{std::move(key),
-                 [=](Config& c, const RawValue& v, const std::string& where) -> Status {
-                   ASSIGN_OR_RETURN(bool value, ParseBool(v, where));
-                   (c.*section).*field = value;
-                   return Status::Ok();
-                 },
-                 [=](const Config& c) {
-                   return std::string((c.*section).*field ? "true" : "false");
-                 }};
+  return KeySpec{
+      std::move(key),
+      [=](Config& c, const RawValue& v, const std::string& where) -> Status {
+        ASSIGN_OR_RETURN(bool value, ParseBool(v, where));
+        (c.*section).*field = value;
+        return Status::Ok();
+      },
+      [=](const Config& c) { return std::string((c.*section).*field ? "true" : "false"); }};
 }
 
 template <typename T>
@@ -209,22 +207,23 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(IntKey("server.request_timeout_ms", &Config::server,
                        &ServerConfig::request_timeout_ms, 0, 3'600'000));
     k.push_back(BoolKey("server.cors.enabled", &Config::server, &ServerConfig::cors_enabled));
-    k.push_back(KeySpec{
-        "server.cors.allow_origins",
-        [](Config& c, const RawValue& v, const std::string& where) -> Status {
-          std::vector<std::string> items = v.is_list ? v.items : SplitList(v.text);
-          for (auto& item : items) {
-            item = Trim(item);
-            if (item.empty()) return Bad(where, "origins must not be empty strings");
-          }
-          c.server.cors_allow_origins = std::move(items);
-          return Status::Ok();
-        },
-        [](const Config& c) {
-          std::vector<std::string> quoted;
-          for (const auto& o : c.server.cors_allow_origins) quoted.push_back(Quote(o));
-          return "[" + JoinStrings(quoted) + "]";
-        }});
+    k.push_back(KeySpec{"server.cors.allow_origins",
+                        [](Config& c, const RawValue& v, const std::string& where) -> Status {
+                          std::vector<std::string> items = v.is_list ? v.items : SplitList(v.text);
+                          for (auto& item : items) {
+                            item = Trim(item);
+                            if (item.empty())
+                              return Bad(where, "origins must not be empty strings");
+                          }
+                          c.server.cors_allow_origins = std::move(items);
+                          return Status::Ok();
+                        },
+                        [](const Config& c) {
+                          std::vector<std::string> quoted;
+                          for (const auto& o : c.server.cors_allow_origins)
+                            quoted.push_back(Quote(o));
+                          return "[" + JoinStrings(quoted) + "]";
+                        }});
 
     k.push_back(KeySpec{"model.artifact_dir",
                         [](Config& c, const RawValue& v, const std::string& where) -> Status {
@@ -236,23 +235,22 @@ const std::vector<KeySpec>& Keys() {
                         [](const Config& c) { return Quote(c.model.artifact_dir.string()); }});
     k.push_back(StringKey("model.name", &Config::model, &ModelConfig::name, false));
     k.push_back(StringKey("model.version", &Config::model, &ModelConfig::version, false));
+    k.push_back(BoolKey("model.allow_prerelease", &Config::model, &ModelConfig::allow_prerelease));
     k.push_back(
-        BoolKey("model.allow_prerelease", &Config::model, &ModelConfig::allow_prerelease));
-    k.push_back(KeySpec{
-        "model.format",
-        [](Config& c, const RawValue& v, const std::string& where) -> Status {
-          ASSIGN_OR_RETURN(size_t i, ParseEnum(v, where, kFormats));
-          if (i == 0) {
-            c.model.format.reset();
-          } else {
-            c.model.format = i == 1 ? ModelFormat::kTorchScript : ModelFormat::kOnnx;
-          }
-          return Status::Ok();
-        },
-        [](const Config& c) -> std::string {
-          if (!c.model.format.has_value()) return "auto";
-          return *c.model.format == ModelFormat::kTorchScript ? "torchscript" : "onnx";
-        }});
+        KeySpec{"model.format",
+                [](Config& c, const RawValue& v, const std::string& where) -> Status {
+                  ASSIGN_OR_RETURN(size_t i, ParseEnum(v, where, kFormats));
+                  if (i == 0) {
+                    c.model.format.reset();
+                  } else {
+                    c.model.format = i == 1 ? ModelFormat::kTorchScript : ModelFormat::kOnnx;
+                  }
+                  return Status::Ok();
+                },
+                [](const Config& c) -> std::string {
+                  if (!c.model.format.has_value()) return "auto";
+                  return *c.model.format == ModelFormat::kTorchScript ? "torchscript" : "onnx";
+                }});
     k.push_back(KeySpec{"model.device",
                         [](Config& c, const RawValue& v, const std::string& where) -> Status {
                           ASSIGN_OR_RETURN(size_t i, ParseEnum(v, where, kDevices));
@@ -275,36 +273,36 @@ const std::vector<KeySpec>& Keys() {
                           return std::string(c.model.precision == Precision::kFp32 ? "fp32"
                                                                                    : "fp16");
                         }});
-    k.push_back(IntKey("model.intra_op_threads", &Config::model, &ModelConfig::intra_op_threads,
-                       1, 256));
-    k.push_back(IntKey("model.warmup_iterations", &Config::model,
-                       &ModelConfig::warmup_iterations, 0, 100'000));
+    k.push_back(
+        IntKey("model.intra_op_threads", &Config::model, &ModelConfig::intra_op_threads, 1, 256));
+    k.push_back(IntKey("model.warmup_iterations", &Config::model, &ModelConfig::warmup_iterations,
+                       0, 100'000));
 
-    k.push_back(IntKey("scheduler.batch_size", &Config::scheduler, &SchedulerConfig::batch_size,
-                       1, kMaxBatchLimit));
+    k.push_back(IntKey("scheduler.batch_size", &Config::scheduler, &SchedulerConfig::batch_size, 1,
+                       kMaxBatchLimit));
     k.push_back(IntKey("scheduler.max_batch_size", &Config::scheduler,
                        &SchedulerConfig::max_batch_size, 1, kMaxBatchLimit));
-    k.push_back(KeySpec{
-        "scheduler.preferred_batch_sizes",
-        [](Config& c, const RawValue& v, const std::string& where) -> Status {
-          std::vector<std::string> items = v.is_list ? v.items : SplitList(v.text);
-          std::vector<int64_t> sizes;
-          for (const auto& item : items) {
-            RawValue one;
-            one.text = item;
-            ASSIGN_OR_RETURN(int64_t size, ParseInt(one, where, 1, kMaxBatchLimit));
-            sizes.push_back(size);
-          }
-          std::sort(sizes.begin(), sizes.end());
-          sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
-          c.scheduler.preferred_batch_sizes = std::move(sizes);
-          return Status::Ok();
-        },
-        [](const Config& c) {
-          std::vector<std::string> items;
-          for (int64_t s : c.scheduler.preferred_batch_sizes) items.push_back(std::to_string(s));
-          return "[" + JoinStrings(items) + "]";
-        }});
+    k.push_back(KeySpec{"scheduler.preferred_batch_sizes",
+                        [](Config& c, const RawValue& v, const std::string& where) -> Status {
+                          std::vector<std::string> items = v.is_list ? v.items : SplitList(v.text);
+                          std::vector<int64_t> sizes;
+                          for (const auto& item : items) {
+                            RawValue one;
+                            one.text = item;
+                            ASSIGN_OR_RETURN(int64_t size, ParseInt(one, where, 1, kMaxBatchLimit));
+                            sizes.push_back(size);
+                          }
+                          std::sort(sizes.begin(), sizes.end());
+                          sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+                          c.scheduler.preferred_batch_sizes = std::move(sizes);
+                          return Status::Ok();
+                        },
+                        [](const Config& c) {
+                          std::vector<std::string> items;
+                          for (int64_t s : c.scheduler.preferred_batch_sizes)
+                            items.push_back(std::to_string(s));
+                          return "[" + JoinStrings(items) + "]";
+                        }});
     k.push_back(IntKey("scheduler.max_queue_delay_us", &Config::scheduler,
                        &SchedulerConfig::max_queue_delay_us, 0, 10'000'000));
     k.push_back(IntKey("scheduler.queue_capacity", &Config::scheduler,
@@ -315,8 +313,7 @@ const std::vector<KeySpec>& Keys() {
                         &SchedulerConfig::inline_when_idle));
 
     k.push_back(ChoiceKey("logging.level", &Config::logging, &LoggingConfig::level, kLevels));
-    k.push_back(
-        ChoiceKey("logging.format", &Config::logging, &LoggingConfig::format, kLogFormats));
+    k.push_back(ChoiceKey("logging.format", &Config::logging, &LoggingConfig::format, kLogFormats));
     return k;
   }();
   return keys;
@@ -371,8 +368,8 @@ Status UnknownKey(const std::string& prefix, const std::string& key) {
       if (std::find(known.begin(), known.end(), s) == known.end()) known.push_back(s);
     }
   }
-  std::string message = prefix + ": unknown key '" + key + "' (known keys: " +
-                        JoinStrings(known) + ")";
+  std::string message =
+      prefix + ": unknown key '" + key + "' (known keys: " + JoinStrings(known) + ")";
   const KeySpec* best = nullptr;
   size_t best_distance = 3;  // suggest only close typos
   for (const auto& spec : Keys()) {
@@ -528,11 +525,11 @@ Status ValidateTogether(const Config& config) {
     return it == config.sources.end() ? std::string("default") : it->second;
   };
   if (s.batch_size > s.max_batch_size) {
-    return InvalidArgumentError(
-        "config: scheduler.batch_size: " + std::to_string(s.batch_size) +
-        " is greater than scheduler.max_batch_size (" + std::to_string(s.max_batch_size) +
-        ") (batch_size from " + from("scheduler.batch_size") + ", max_batch_size from " +
-        from("scheduler.max_batch_size") + ")");
+    return InvalidArgumentError("config: scheduler.batch_size: " + std::to_string(s.batch_size) +
+                                " is greater than scheduler.max_batch_size (" +
+                                std::to_string(s.max_batch_size) + ") (batch_size from " +
+                                from("scheduler.batch_size") + ", max_batch_size from " +
+                                from("scheduler.max_batch_size") + ")");
   }
   for (int64_t size : s.preferred_batch_sizes) {
     if (size > s.max_batch_size) {

@@ -21,7 +21,7 @@ Result<PolicyIo> PolicyIo::FromCard(const ModelCard& card) {
   int64_t offset = 0;
   for (const InputFeature& feature : card.inputs) {
     io.offsets_.push_back(offset);
-    const Preprocess& p = feature.preprocess;
+    const ::brainstem::Preprocess& p = feature.preprocess;
     for (const auto* v : {&p.mean, &p.std, &p.scale, &p.offset}) {
       if (!v->empty() && v->size() != 1 && static_cast<int64_t>(v->size()) != feature.size) {
         return InvalidArgumentError("model card: input '" + feature.name +

@@ -273,5 +273,24 @@ TEST_F(VerifyTest, UnlistedModelFileFails) {
   EXPECT_NE(s.message().find("not listed"), std::string::npos) << s.message();
 }
 
+// The embedded repository must stay consistent: every card valid and every hash current.
+TEST(ShippedArtifactsTest, EveryVersionParsesAndVerifies) {
+  const fs::path root = BRAINSTEM_ARTIFACTS_DIR;
+  if (!fs::is_directory(root)) GTEST_SKIP() << "no " << root;
+  Result<Repository> repo = Repository::Scan(root);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  int versions = 0;
+  for (const auto& model : repo->ModelNames()) {
+    for (const auto& v : repo->Versions(model)) {
+      ++versions;
+      ASSERT_TRUE(v.card.ok()) << v.dir << ": " << v.card.status().ToString();
+      Status verified = VerifyArtifactHashes(*v.card, v.dir);
+      EXPECT_TRUE(verified.ok()) << v.dir << ": " << verified.ToString();
+    }
+    EXPECT_TRUE(repo->Select(model, std::nullopt, true).ok()) << model;
+  }
+  EXPECT_GT(versions, 0);
+}
+
 }  // namespace
 }  // namespace brainstem

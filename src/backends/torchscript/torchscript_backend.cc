@@ -45,10 +45,10 @@ std::string TorchMessage(const std::exception& e) { return LastErrorLine(e.what(
 
 // Process-wide LibTorch settings, applied once.
 //  - Interop threads can be set only once per process, and only before the pool starts.
-//  - The profiling graph executor (the default) records shapes for the first calls and then
-//    re-optimises, so the first 2-3 calls of every method take tens of milliseconds and the
-//    steady state is no faster for these small policies. The legacy ("simple") executor
-//    optimises once on the first call. docs/backends.md has the numbers.
+//  - The profiling graph executor (the default) profiles the first call and re-optimises on
+//    the second: measured 2.4-2.9 ms then ~1 ms on an optimized MLP (30 ms then 1.3 ms without
+//    optimize_for_inference). The legacy ("simple") executor optimises once on the first call
+//    (3.6 ms, then 25 µs) and is as fast in steady state. docs/backends.md has the numbers.
 //    BRAINSTEM_TORCH_PROFILING_EXECUTOR=1 restores LibTorch's default (for measurement).
 void ConfigureTorchOnce() {
   static std::once_flag once;

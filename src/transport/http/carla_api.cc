@@ -90,7 +90,7 @@ HttpResponse MethodNotAllowed(std::string_view allowed, const std::string& reque
       MakeErrorResponse(http::status::method_not_allowed, "METHOD_NOT_ALLOWED",
                         "method not allowed here (allowed: " + std::string(allowed) + ")",
                         request_id);
-  response.set(http::field::allow, allowed);
+  response.set(http::field::allow, std::string(allowed));
   return response;
 }
 

@@ -1,0 +1,216 @@
+"""POST /predict: shapes, bounds, batching invariance, determinism, sampling, request ids."""
+
+import math
+
+import pytest
+
+from conftest import (FORMATS, assert_actions_in_bounds, fixed_observation,
+                      random_observations)
+
+
+def test_predict_batch_1(server):
+    body = server.predict_ok([fixed_observation()])
+    assert len(body["actions"]) == 1
+    assert_actions_in_bounds(body["actions"])
+    assert body["version"] == "0.2.0"
+    assert body["deterministic"] is True
+    assert isinstance(body["timingMs"], (int, float)) and body["timingMs"] >= 0
+    assert "seed" not in body
+
+
+def test_predict_batch_32(server):
+    obs = random_observations(32, seed=1)
+    body = server.predict_ok(obs)
+    assert len(body["actions"]) == 32
+    assert_actions_in_bounds(body["actions"])
+    # The observations differ, so the policy's actions must too (a server returning one row
+    # 32 times would pass the bounds check).
+    assert len({a["steer"] for a in body["actions"]}) > 16
+
+
+def test_predict_extreme_but_valid_inputs(server):
+    obs = [
+        {"speed": 0, "steering": -1, "sensors": [-1000] * 8},
+        {"speed": 200, "steering": 1, "sensors": [1000] * 8},
+        {"speed": 0.0, "steering": 0.0, "sensors": [0.0] * 8},
+    ]
+    body = server.predict_ok(obs)
+    assert len(body["actions"]) == 3
+    assert_actions_in_bounds(body["actions"])
+
+
+def test_batch_equals_single_requests(server):
+    obs = random_observations(32, seed=2)
+    batched = server.predict_ok(obs)["actions"]
+    singles = [server.predict_ok([o])["actions"][0] for o in obs]
+    mismatches = [(i, batched[i], singles[i]) for i in range(len(obs)) if batched[i] != singles[i]]
+    assert not mismatches, f"{len(mismatches)} of 32 rows differ between batch and single " \
+                           f"requests, e.g. {mismatches[:3]}"
+
+
+def test_order_of_observations_is_kept(server):
+    obs = random_observations(10, seed=3)
+    forward = server.predict_ok(obs)["actions"]
+    backward = server.predict_ok(obs[::-1])["actions"]
+    assert forward == backward[::-1]
+
+
+def test_deterministic_is_repeatable(server):
+    obs = random_observations(5, seed=4)
+    first = server.predict_ok(obs, deterministic=True)
+    second = server.predict_ok(obs, deterministic=True)
+    default = server.predict_ok(obs)
+    assert first["actions"] == second["actions"] == default["actions"]
+    assert first["deterministic"] is True
+
+
+def test_stochastic_same_seed_same_actions(server):
+    obs = random_observations(5, seed=5)
+    a = server.predict_ok(obs, deterministic=False, seed=1234)
+    b = server.predict_ok(obs, deterministic=False, seed=1234)
+    assert a["deterministic"] is False
+    assert a["seed"] == 1234
+    assert a["actions"] == b["actions"]
+    assert_actions_in_bounds(a["actions"])
+
+
+def test_stochastic_different_seeds_differ(server):
+    obs = random_observations(5, seed=6)
+    a = server.predict_ok(obs, deterministic=False, seed=1)
+    b = server.predict_ok(obs, deterministic=False, seed=2)
+    mean = server.predict_ok(obs, deterministic=True)
+    assert a["actions"] != b["actions"]
+    assert a["actions"] != mean["actions"]
+    # Noise is exp(log_std) * N(0,1) with log_std <= -3.17: samples stay near the mean.
+    for s, m in zip(a["actions"], mean["actions"]):
+        for k in s:
+            assert abs(s[k] - m[k]) < 0.5, (k, s[k], m[k])
+
+
+def test_stochastic_without_seed_reports_a_reproducible_seed(server):
+    obs = random_observations(3, seed=8)
+    a = server.predict_ok(obs, deterministic=False)
+    assert isinstance(a["seed"], int) and a["seed"] >= 0
+    again = server.predict_ok(obs, deterministic=False, seed=a["seed"])
+    assert again["actions"] == a["actions"]
+    other = server.predict_ok(obs, deterministic=False)
+    assert other["seed"] != a["seed"]
+
+
+def test_version_field_matching_is_accepted(server):
+    body = server.predict_ok([fixed_observation()], version="0.2.0")
+    assert body["version"] == "0.2.0"
+    body = server.predict_ok([fixed_observation()], version="v0.2.0")
+    assert body["version"] == "0.2.0"
+
+
+def test_version_field_unknown_is_404(server):
+    r = server.predict([fixed_observation()], version="9.9.9")
+    assert r.status == 404, r
+    err = r.json()
+    assert err["error"] == "NOT_FOUND"
+    assert "9.9.9" in err["message"]
+    server.assert_healthy()
+
+
+def _assert_tracing_headers(r):
+    rid = r.header("x-request-id")
+    assert rid, f"no X-Request-ID on {r.status}: {r.headers}"
+    pt = r.header("x-process-time")
+    assert pt is not None, f"no X-Process-Time on {r.status}: {r.headers}"
+    seconds = float(pt)
+    assert math.isfinite(seconds) and 0 <= seconds < 60, pt
+    return rid
+
+
+@pytest.mark.parametrize("method,path,body,status", [
+    ("POST", "/predict", {"observations": [fixed_observation()]}, 200),
+    ("POST", "/predict", {"observations": []}, 422),
+    ("POST", "/predict", "{not json", 422),
+    ("POST", "/predict", {"observations": [fixed_observation()], "version": "9.9.9"}, 404),
+    ("GET", "/predict", None, 405),
+    ("GET", "/no-such-route", None, 404),
+    ("GET", "/healthz", None, 200),
+    ("GET", "/metadata", None, 200),
+    ("GET", "/versions", None, 200),
+    ("GET", "/metrics", None, 200),
+    ("GET", "/openapi.json", None, 200),
+    ("OPTIONS", "/predict", None, 204),
+])
+def test_tracing_headers_on_every_response(server, method, path, body, status):
+    r = server.request(method, path, body=body)
+    assert r.status == status, r
+    _assert_tracing_headers(r)
+    if status >= 400:
+        err = r.json()
+        assert err["details"]["request_id"] == r.header("x-request-id")
+        assert isinstance(err["message"], str) and err["message"]
+        assert "timestamp" in err
+
+
+def test_generated_request_ids_are_unique(server):
+    ids = {server.get("/healthz").header("x-request-id") for _ in range(20)}
+    assert len(ids) == 20
+
+
+def test_client_request_id_is_echoed(server):
+    rid = "itest-1234-abcd"
+    r = server.request("POST", "/predict", body={"observations": [fixed_observation()]},
+                       headers={"X-Request-ID": rid})
+    assert r.status == 200, r
+    assert r.header("x-request-id") == rid
+
+
+def test_client_request_id_in_error_details(server):
+    rid = "itest-error-5678"
+    r = server.request("POST", "/predict", body={"observations": [{"speed": 500}]},
+                       headers={"X-Request-ID": rid})
+    assert r.status == 422, r
+    assert r.header("x-request-id") == rid
+    assert r.json()["details"]["request_id"] == rid
+    r = server.request("GET", "/nope", headers={"X-Request-ID": rid})
+    assert r.status == 404
+    assert r.json()["details"]["request_id"] == rid
+    server.assert_healthy()
+
+
+def test_keep_alive_connection_serves_many_requests(server):
+    import http.client
+    import json
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        obs = random_observations(20, seed=9)
+        expected = server.predict_ok(obs)["actions"]
+        got = []
+        for o in obs:
+            conn.request("POST", "/predict", body=json.dumps({"observations": [o]}),
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            assert resp.status == 200
+            got.append(json.loads(resp.read())["actions"][0])
+        assert got == expected
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def both_servers(server_pool):
+    return {fmt: server_pool.get(fmt) for fmt in FORMATS}
+
+
+def test_torchscript_and_onnx_agree(both_servers):
+    obs = random_observations(64, seed=10)
+    obs += [{"speed": 0, "steering": -1, "sensors": [-1000] * 8},
+            {"speed": 200, "steering": 1, "sensors": [1000] * 8}]
+    ts = both_servers["torchscript"].predict_ok(obs)["actions"]
+    ox = both_servers["onnx"].predict_ok(obs)["actions"]
+    worst = max(abs(a[k] - b[k]) for a, b in zip(ts, ox) for k in a)
+    assert worst <= 1e-4, f"largest torchscript/onnx difference {worst}"
+
+
+def test_torchscript_and_onnx_agree_when_sampling(both_servers):
+    obs = random_observations(16, seed=11)
+    ts = both_servers["torchscript"].predict_ok(obs, deterministic=False, seed=99)["actions"]
+    ox = both_servers["onnx"].predict_ok(obs, deterministic=False, seed=99)["actions"]
+    worst = max(abs(a[k] - b[k]) for a, b in zip(ts, ox) for k in a)
+    assert worst <= 1e-4, f"largest torchscript/onnx difference {worst}"
