@@ -8,7 +8,7 @@
 #include <system_error>
 
 #ifdef BRAINSTEM_HAVE_TORCH
-#include "backends/torchscript/torchscript_backend.h"
+#include "backends/torchscript/torchscript_plugin.h"
 #endif
 #ifdef BRAINSTEM_HAVE_ONNX
 #include "backends/onnx/onnx_backend.h"
@@ -19,7 +19,10 @@ namespace {
 
 bool CudaAvailable(ModelFormat format) {
 #ifdef BRAINSTEM_HAVE_TORCH
-  if (format == ModelFormat::kTorchScript) return TorchCudaAvailable();
+  if (format == ModelFormat::kTorchScript) {
+    Result<const TorchPlugin*> plugin = LoadTorchPlugin();
+    return plugin.ok() && (*plugin)->cuda_available();
+  }
 #endif
   (void)format;
   return false;
@@ -186,7 +189,10 @@ Result<std::unique_ptr<Backend>> LoadBackend(ModelFormat format, const std::file
   switch (format) {
     case ModelFormat::kTorchScript:
 #ifdef BRAINSTEM_HAVE_TORCH
-      return LoadTorchScriptBackend(file, input_width, output_width, resolved);
+    {
+      ASSIGN_OR_RETURN(const TorchPlugin* plugin, LoadTorchPlugin());
+      return plugin->load(file, input_width, output_width, resolved);
+    }
 #else
       break;
 #endif

@@ -17,13 +17,16 @@ def _run(server, *extra):
 
 
 def test_closed_loop_two_laps(server):
-    before = server.metrics().value("brainstem_requests_total", route="/predict", status=200)
+    before = server.metrics().value("brainstem_requests_total", default=0.0, route="/predict",
+                                    status=200)
     result = _run(server, "--version", "0.2.0", "--json")
     assert result.returncode == 0, \
         f"closed_loop.py exited {result.returncode}\nstdout:\n{result.stdout.decode()[-3000:]}" \
         f"\nstderr:\n{result.stderr.decode()[-3000:]}"
-    summary = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    summary = json.loads(result.stdout.decode())
     assert summary["version"] == "0.2.0"
+    assert summary["student"]["laps_done"] >= 2
+    assert not summary["student"]["off_road"]
     after = server.metrics().value("brainstem_requests_total", route="/predict", status=200)
     assert after - before > 100, "the simulator did not drive through the server"
     server.assert_healthy()

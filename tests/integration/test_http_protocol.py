@@ -104,7 +104,7 @@ def cors_list_server(tmp_path_factory):
 
 
 def test_oversized_body_is_413(limited_server):
-    big = _predict_bytes([fixed_observation()] * 80)
+    big = _predict_bytes([fixed_observation()] * 120)
     assert len(big) > 10_000
     r = limited_server.request("POST", "/predict", body=big,
                                headers={"X-Request-ID": "too-big-1"})
@@ -118,7 +118,7 @@ def test_oversized_body_is_413(limited_server):
 
 
 def test_oversized_body_via_raw_socket_is_413(limited_server):
-    big = _predict_bytes([fixed_observation()] * 80)
+    big = _predict_bytes([fixed_observation()] * 120)
     head = (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(big)}\r\n\r\n").encode()
     s = socket.create_connection(("127.0.0.1", limited_server.port), timeout=10)
@@ -331,3 +331,49 @@ def test_curl_keep_alive_two_requests(any_server):
         b"Reusing existing connection" in result.stderr, result.stderr[-500:]
     bodies = result.stdout.decode()
     assert '"status":"ok"' in bodies and '"modelName":"lane-keeping"' in bodies
+
+
+def test_chunked_request_body(any_server):
+    payload = _predict_bytes([fixed_observation()])
+    chunks = [payload[:7], payload[7:40], payload[40:]]
+    data = b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" \
+           b"Content-Type: application/json\r\nConnection: close\r\n\r\n"
+    for c in chunks:
+        data += f"{len(c):x}\r\n".encode() + c + b"\r\n"
+    data += b"0\r\n\r\n"
+    (status, headers, body), = _parse_raw_responses(raw_exchange(any_server.port, data))
+    assert status == 200, body
+    assert json.loads(body)["actions"] == any_server.predict_ok([fixed_observation()])["actions"]
+
+
+def test_chunked_body_over_limit_is_413(limited_server):
+    payload = _predict_bytes([fixed_observation()] * 120)
+    data = b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for i in range(0, len(payload), 1000):
+        c = payload[i:i + 1000]
+        data += f"{len(c):x}\r\n".encode() + c + b"\r\n"
+    data += b"0\r\n\r\n"
+    reply = raw_exchange(limited_server.port, data)
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    limited_server.assert_healthy()
+
+
+def test_http_1_0_request(any_server):
+    reply = raw_exchange(any_server.port, b"GET /healthz HTTP/1.0\r\n\r\n")
+    (status, headers, body), = _parse_raw_responses(reply)
+    assert status == 200
+    assert json.loads(body)["status"] == "ok"
+
+
+def test_bad_content_length_is_400(any_server):
+    reply = raw_exchange(any_server.port,
+                         b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}")
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    any_server.assert_healthy()
+
+
+def test_unknown_paths_do_not_become_metric_labels(any_server):
+    any_server.get("/probe-a1b2c3")
+    text = any_server.get("/metrics").body.decode()
+    assert "/probe-a1b2c3" not in text
+    assert 'route="unknown"' in text

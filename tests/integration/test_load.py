@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from conftest import Server, fixed_observation, random_observations
+from conftest import FORMATS, Server, fixed_observation, random_observations, start_or_skip
 
 THREADS = 16
 REQUESTS_PER_THREAD = 50
@@ -65,10 +65,10 @@ def run_threads(count, target):
         raise errors[0]
 
 
-@pytest.fixture(scope="module")
-def batching_server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("batching"),
-                 sets=["scheduler.inline_when_idle=false"])
+@pytest.fixture(scope="module", params=FORMATS)
+def batching_server(request, tmp_path_factory):
+    srv = start_or_skip(tmp_path_factory.mktemp(f"batching-{request.param}"), fmt=request.param,
+                        sets=["scheduler.inline_when_idle=false"])
     yield srv
     srv.assert_stops_cleanly()
 

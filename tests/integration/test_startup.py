@@ -41,14 +41,38 @@ def test_versions_give_different_actions(tmp_path, any_server):
         srv.assert_stops_cleanly()
 
 
-def test_allow_prerelease_serves_release_candidate(tmp_path):
+def test_allow_prerelease_still_prefers_a_release(tmp_path):
+    # docs/model-card.md: a release always wins over a newer pre-release; allow_prerelease only
+    # lets the implicit choice fall back to a pre-release when no release is usable.
     srv = Server(tmp_path, sets=["model.allow_prerelease=true"])
+    try:
+        assert _identity(srv) == ("0.2.0",) * 4
+    finally:
+        srv.assert_stops_cleanly()
+
+
+@pytest.fixture
+def prerelease_only(tmp_path):
+    root = tmp_path / "artifacts"
+    shutil.copytree(MODEL_DIR / "v0.3.0-rc.1", root / "lane-keeping" / "v0.3.0-rc.1")
+    return root
+
+
+def test_allow_prerelease_serves_release_candidate(tmp_path, prerelease_only):
+    srv = Server(tmp_path / "run", artifact_dir=prerelease_only,
+                 sets=["model.allow_prerelease=true"])
     try:
         assert _identity(srv) == ("0.3.0-rc.1",) * 4
         entry = [v for v in srv.get("/versions").json()["versions"] if v["current"]]
         assert len(entry) == 1 and entry[0]["stable"] is False
     finally:
         srv.assert_stops_cleanly()
+
+
+def test_prerelease_only_repository_refused_by_default(tmp_path, prerelease_only):
+    rc, out, err = run_server_expect_exit(tmp_path / "run", artifact_dir=prerelease_only)
+    assert rc != 0
+    assert "0.3.0-rc.1" in err, f"stderr={err!r}\nstdout={out!r}"
 
 
 def test_prerelease_by_explicit_version(tmp_path):
@@ -136,6 +160,34 @@ def test_nonexistent_artifact_dir_refused(tmp_path):
     rc, out, err = run_server_expect_exit(tmp_path / "run", artifact_dir=missing)
     assert rc != 0
     assert str(missing) in err, f"stderr={err!r}\nstdout={out!r}"
+
+
+def test_sigint_exits_zero(tmp_path):
+    import signal
+    srv = Server(tmp_path)
+    srv.assert_healthy()
+    srv.proc.send_signal(signal.SIGINT)
+    assert srv.proc.wait(timeout=20) == 0, srv.stderr()
+
+
+def test_model_without_log_std_serves_only_deterministic(tmp_path):
+    import yaml
+    root = tmp_path / "artifacts"
+    shutil.copytree(MODEL_DIR / "v0.2.0", root / "lane-keeping" / "v0.2.0")
+    card_path = root / "lane-keeping" / "v0.2.0" / "model_card.yaml"
+    card = yaml.safe_load(card_path.read_text())
+    del card["output"]["log_std"]
+    card_path.write_text(yaml.safe_dump(card))
+    srv = Server(tmp_path / "run", artifact_dir=root)
+    try:
+        assert srv.get("/metadata").json()["stochastic"] is False
+        srv.predict_ok([fixed_observation()])
+        r = srv.predict([fixed_observation()], deterministic=False, seed=3)
+        assert r.status == 422, r
+        assert "deterministic" in [e["field"] for e in r.json()["details"]["validation_errors"]]
+        srv.assert_healthy()
+    finally:
+        srv.assert_stops_cleanly()
 
 
 def test_sigterm_during_traffic_exits_zero(tmp_path):

@@ -145,3 +145,29 @@ def test_integer_values_are_accepted(server):
     r = server.request("POST", "/predict",
                        body=body({"speed": 30, "steering": 0, "sensors": [0] * 8}).encode())
     assert r.status == 200, r
+
+
+def test_deeply_nested_json_is_422(server):
+    raw = '{"observations": ' + "[" * 5000 + "]" * 5000 + "}"
+    r = server.request("POST", "/predict", body=raw.encode())
+    assert r.status == 422, r
+    assert r.json()["error"] == "VALIDATION_ERROR"
+    server.assert_healthy()
+
+
+def test_error_list_is_capped_but_complete_enough(server):
+    raw = body(*([obs(speed=999)] * 1000))
+    r = server.request("POST", "/predict", body=raw.encode())
+    assert r.status == 422, r
+    errors = r.json()["details"]["validation_errors"]
+    assert 1 <= len(errors) <= 100, len(errors)
+    assert errors[0]["field"] == "observations[0].speed"
+    server.assert_healthy()
+
+
+def test_escaped_keys_and_whitespace_are_accepted(server):
+    raw = ('\n  {"\\u006fbservations" : [ {"speed" : 3e1 , "steering": -0.0,\n'
+           ' "sensors": [0, 0, 0, 0, 0, 0, 0, 0E0]} ] }  \n')
+    r = server.request("POST", "/predict", body=raw.encode())
+    assert r.status == 200, r
+    assert len(r.json()["actions"]) == 1

@@ -6,6 +6,7 @@
 // (or copy_ when the result is not a contiguous CPU float tensor, e.g. on cuda or in fp16).
 
 #include "backends/torchscript/torchscript_backend.h"
+#include "backends/torchscript/torchscript_plugin.h"
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
@@ -249,3 +250,11 @@ Result<std::unique_ptr<Backend>> LoadTorchScriptBackend(const std::filesystem::p
 }
 
 }  // namespace brainstem
+
+// The plugin's only exported entry point (see torchscript_plugin.h).
+extern "C" __attribute__((visibility("default"))) const brainstem::TorchPlugin*
+brainstem_torch_plugin() {
+  static const brainstem::TorchPlugin kPlugin = {&brainstem::LoadTorchScriptBackend,
+                                                 &brainstem::TorchCudaAvailable};
+  return &kPlugin;
+}
