@@ -35,9 +35,11 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +54,7 @@ OBS_SIZES = (1, 4, 8, 16, 32)
 # (label, wrk threads, connections)
 LOADS = (("c1", 1, 1), ("c32", 2, 32))
 HEALTH_POLL_S = 0.002
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 STARTUP_TIMEOUT_S = 120.0
 RSS_SAMPLE_S = 0.2
 WRK_RESULT = re.compile(r"WRK_RESULT (.*)$", re.M)
@@ -259,7 +262,32 @@ def predict_body(obs):
     return json.dumps({"observations": [one] * obs, "deterministic": True})
 
 
-def run_wrk(port, threads, connections, duration_s, obs):
+def cpu_busy_s():
+    """Busy CPU seconds of the whole machine so far (all CPUs, /proc/stat, idle and iowait out)."""
+    fields = read_text("/proc/stat").splitlines()[0].split()[1:]
+    ticks = [int(x) for x in fields[:8]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
+
+
+def process_cpu_s(pid):
+    """utime + stime of pid in seconds, or 0 once it is gone."""
+    text = read_text(f"/proc/{pid}/stat")
+    if not text:
+        return 0.0
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def children_cpu_s():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(port, threads, connections, duration_s, obs, server_pid=None):
+    """One wrk run. With server_pid, also splits the machine's CPU time during the run into the
+    server's, wrk's and everyone else's (a noise gauge: others' builds share these CPUs)."""
+    busy0, server0, wrk0 = cpu_busy_s(), process_cpu_s(server_pid or 0), children_cpu_s()
+    t0 = time.monotonic()
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--timeout", "5s",
            "-s", WRK_SCRIPT, f"http://127.0.0.1:{port}"]
     env = dict(os.environ, OBS=str(obs))
@@ -274,15 +302,25 @@ def run_wrk(port, threads, connections, duration_s, obs):
         result[key] = float(value) if "." in value else int(value)
     # wrk counts only status >= 400 as errors; a wrong 2xx/3xx is not expected from either server.
     result["obs_per_s"] = result["rps"] * obs
+    if server_pid is not None:
+        wall = time.monotonic() - t0
+        busy = cpu_busy_s() - busy0
+        server = process_cpu_s(server_pid) - server0
+        wrk = children_cpu_s() - wrk0
+        # In CPUs (cores busy on average); "other" includes this script's few samples.
+        result["cpu_server"] = round(server / wall, 2)
+        result["cpu_wrk"] = round(wrk / wall, 2)
+        result["cpu_other"] = round(max(0.0, busy - server - wrk) / wall, 2)
     return result
 
 
 def measure_load(server, threads, connections, obs, args):
     run_wrk(server.port, threads, connections, args.warmup_duration, obs)  # not reported
-    result = run_wrk(server.port, threads, connections, args.duration, obs)
+    result = run_wrk(server.port, threads, connections, args.duration, obs, server.proc.pid)
     log(f"  {server.label:<34} -t{threads} -c{connections:<3} OBS={obs:<3} "
         f"p50 {result['p50_us']:9.1f} us  p99 {result['p99_us']:9.1f} us  "
-        f"{result['rps']:10.1f} req/s  errors {result['errors']}")
+        f"{result['rps']:10.1f} req/s  errors {result['errors']}  CPUs server "
+        f"{result['cpu_server']:.2f} wrk {result['cpu_wrk']:.2f} other {result['cpu_other']:.2f}")
     return result
 
 
@@ -291,6 +329,7 @@ def bench_server(server, args, full):
     record = {"label": server.label, "kind": server.kind, "format": server.fmt,
               "sets": dict(server.sets)}
     log(f"{server.label}: starting")
+    record["loadavg_at_start"] = load_average()
     record["startup_s"] = server.start()
     record["argv"] = server.argv
     record["pid"] = server.proc.pid
@@ -326,6 +365,22 @@ def bench_server(server, args, full):
 
 # ----------------------------------------------------------------------------- report
 
+def median_record(records):
+    """One record from the same measurement repeated: the median of every number (each metric
+    on its own, so p50 and requests/s may come from different rounds), errors summed; the rest
+    from the first."""
+    first = records[0]
+    if len(records) == 1:
+        return first
+    if isinstance(first, dict):
+        # Errors add up: one failed request in any round is worth reporting.
+        return {k: sum(r[k] for r in records) if k == "errors" else
+                median_record([r[k] for r in records]) for k in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return statistics.median(records)
+    return first
+
+
 def ratio(a, b):
     return a / b if a and b else None
 
@@ -334,6 +389,12 @@ def fmt(value, digits=1):
     if value is None:
         return "n/a"
     return f"{value:,.{digits}f}"
+
+
+def cpu_split(load):
+    if "cpu_server" not in load:
+        return "n/a"
+    return f"{load['cpu_server']:.2f}/{load['cpu_wrk']:.2f}/{load['cpu_other']:.2f}"
 
 
 def fmt_ratio(value):
@@ -348,7 +409,8 @@ def tables(result):
 
     header = ["server", "startup to ready (ms)", "idle RSS (MiB)", "RSS under load (MiB)",
               "c1 p50 (us)", "c1 p99 (us)", "c1 req/s", "c32 p50 (us)", "c32 p99 (us)",
-              "c32 req/s", "errors", "c1 p50 ratio (peer/this)", "c32 req/s ratio (this/peer)"]
+              "c32 req/s", "errors", "c1 p50 ratio (peer/this)", "c32 req/s ratio (this/peer)",
+              "CPUs server/wrk/other c32"]
     rows = []
     for s in servers:
         c1, c32 = s["loads"]["c1"], s["loads"]["c32"]
@@ -359,7 +421,8 @@ def tables(result):
         rows.append([s["label"], fmt(s["startup_s"] * 1000), fmt(s["idle_rss_mb"]),
                      fmt(s["load_rss_mb"]), fmt(c1["p50_us"]), fmt(c1["p99_us"]), fmt(c1["rps"], 0),
                      fmt(c32["p50_us"]), fmt(c32["p99_us"]), fmt(c32["rps"], 0),
-                     str(c1["errors"] + c32["errors"]), fmt_ratio(p50_ratio), fmt_ratio(rps_ratio)])
+                     str(int(c1["errors"] + c32["errors"])), fmt_ratio(p50_ratio), fmt_ratio(rps_ratio),
+                     cpu_split(c32)])
     out.append(("Latency, throughput, startup, memory (OBS=1)", header, rows))
 
     header = ["server"] + [f"OBS={n} p50 (us)" for n in OBS_SIZES] + \
@@ -383,14 +446,14 @@ def tables(result):
 
     if result["variants"]:
         header = ["variant", "--set", "c1 p50 (us)", "c1 req/s", "c32 p50 (us)", "c32 p99 (us)",
-                  "c32 req/s", "errors"]
+                  "c32 req/s", "errors", "CPUs server/wrk/other c32"]
         rows = []
         for v in result["variants"]:
             c1, c32 = v["loads"]["c1"], v["loads"]["c32"]
             sets = " ".join(f"{k}={val}" for k, val in v["sets"].items())
             rows.append([v["label"], sets, fmt(c1["p50_us"]), fmt(c1["rps"], 0), fmt(c32["p50_us"]),
                          fmt(c32["p99_us"]), fmt(c32["rps"], 0),
-                         str(c1["errors"] + c32["errors"])])
+                         str(int(c1["errors"] + c32["errors"])), cpu_split(c32)])
         out.append(("brainstem tuning variants", header, rows))
 
     targets = target_rows(servers, peer)
@@ -441,9 +504,20 @@ def render_text(title, header, rows):
     return "\n".join(lines)
 
 
+def is_number(text):
+    try:
+        float(str(text).replace(",", "").rstrip("x"))
+        return True
+    except ValueError:
+        return False
+
+
 def render_markdown_table(header, rows):
+    # Numbers right-aligned, text (names, settings, targets) left-aligned.
+    numeric = [all(is_number(c) or c in ("", "n/a") for c in col) for col in zip(*rows)] \
+        if rows else [False] * len(header)
     lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
     for row in rows:
         lines.append("| " + " | ".join(str(c) for c in row) + " |")
     return "\n".join(lines)
@@ -460,7 +534,9 @@ def render_markdown(result):
         f"- command: `{run['command']}`",
         f"- wrk: {run['duration_s']} s per measured run after an unreported "
         f"{run['warmup_duration_s']} s warm-up; c1 = `-t1 -c1`, c32 = `-t2 -c32`; wrk runs on the "
-        f"same {m['nproc']} CPUs as the server",
+        f"same {m['nproc']} CPUs as the server; " + (
+            f"median of {run['rounds']} rounds (servers interleaved)" if run.get("rounds", 1) > 1
+            else "one round"),
         f"- load average before / after: {' '.join(run['loadavg_before'])} / "
         f"{' '.join(run['loadavg_after'])}",
     ]
@@ -501,6 +577,9 @@ def main(argv=None):
     p.add_argument("--duration", type=int, default=10, help="seconds per measured wrk run (10)")
     p.add_argument("--warmup-duration", type=int, default=2,
                    help="seconds of the unreported wrk run before each measured one (2)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="repeat everything this many times, servers interleaved, and report the "
+                        "median of each number (all rounds are kept in the JSON)")
     p.add_argument("--quick", action="store_true",
                    help="smoke check: 2 s measured runs, 1 s warm-up runs")
     p.add_argument("--servers", default=",".join(ALL_SERVERS),
@@ -524,11 +603,19 @@ def main(argv=None):
     p.add_argument("--variant-formats", default="torchscript,onnx",
                    help="brainstem formats the variants run with (torchscript,onnx)")
     p.add_argument("--json", help="write the results here as JSON")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="measure nothing: print and write (--markdown) the report of an earlier "
+                        "run's JSON")
     p.add_argument("--markdown", help="write the tables here as Markdown")
     args = p.parse_args(argv)
 
+    if args.from_json:
+        with open(args.from_json) as f:
+            return report(json.load(f), None, args.markdown)
     if args.quick:
         args.duration, args.warmup_duration = 2, 1
+    if args.rounds < 1 or args.duration < 1 or args.warmup_duration < 1:
+        p.error("--rounds, --duration and --warmup-duration must be at least 1")
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for s in servers:
         if s not in ALL_SERVERS:
@@ -556,6 +643,7 @@ def main(argv=None):
                                   else [sys.executable, sys.argv[0]] + list(argv)),
             "commit": git_commit(),
             "duration_s": args.duration,
+            "rounds": args.rounds,
             "warmup_duration_s": args.warmup_duration,
             "brainstem_sets": [f"{k}={v}" for k, v in args.sets],
             "loadavg_before": load_average(),
@@ -564,36 +652,54 @@ def main(argv=None):
         "servers": [],
         "variants": [],
     }
+    # Rounds interleave the servers (A B C, A B C, ...) so that a burst of someone else's load
+    # lands on one round of each rather than on every run of one server.
+    rounds_servers, rounds_variants = [], []
     with tempfile.TemporaryDirectory(prefix="brainstem-bench-") as workdir:
-        for name in servers:
-            if name == PEER:
-                server = Server(name, "peer", "torchscript", args, workdir)
-                server.sets = []
-            else:
-                server = Server(name, "brainstem", name.split("-", 1)[1], args, workdir)
-                server.sets = list(args.sets)
-            result["servers"].append(bench_server(server, args, full=True))
-        for fmt_name in variant_formats if variants else []:
-            for vname, vsets in variants:
-                server = Server(f"brainstem-{fmt_name}[{vname}]", "brainstem", fmt_name, args,
-                                workdir)
-                server.sets = list(args.sets) + list(vsets.items())
-                result["variants"].append(bench_server(server, args, full=False))
+        for round_index in range(args.rounds):
+            if args.rounds > 1:
+                log(f"=== round {round_index + 1} of {args.rounds}")
+            this_round = []
+            for name in servers:
+                if name == PEER:
+                    server = Server(name, "peer", "torchscript", args, workdir)
+                    server.sets = []
+                else:
+                    server = Server(name, "brainstem", name.split("-", 1)[1], args, workdir)
+                    server.sets = list(args.sets)
+                this_round.append(bench_server(server, args, full=True))
+            rounds_servers.append(this_round)
+            this_round = []
+            for fmt_name in variant_formats if variants else []:
+                for vname, vsets in variants:
+                    server = Server(f"brainstem-{fmt_name}[{vname}]", "brainstem", fmt_name, args,
+                                    workdir)
+                    server.sets = list(args.sets) + list(vsets.items())
+                    this_round.append(bench_server(server, args, full=False))
+            rounds_variants.append(this_round)
+    result["servers"] = [median_record(list(r)) for r in zip(*rounds_servers)]
+    result["variants"] = [median_record(list(r)) for r in zip(*rounds_variants)]
+    if args.rounds > 1:
+        result["rounds"] = {"servers": rounds_servers, "variants": rounds_variants}
     result["run"]["loadavg_after"] = load_average()
 
+    return report(result, args.json, args.markdown)
+
+
+def report(result, json_path, markdown_path):
     print()
     for title, header, rows in tables(result):
         print(render_text(title, header, rows))
         print()
-    if args.json:
-        with open(args.json, "w") as f:
+    if json_path:
+        with open(json_path, "w") as f:
             json.dump(result, f, indent=2)
             f.write("\n")
-        log(f"wrote {args.json}")
-    if args.markdown:
-        with open(args.markdown, "w") as f:
+        log(f"wrote {json_path}")
+    if markdown_path:
+        with open(markdown_path, "w") as f:
             f.write(render_markdown(result))
-        log(f"wrote {args.markdown}")
+        log(f"wrote {markdown_path}")
     return 0
 
 

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates
   libboost-dev libsimdjson-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libhwloc-dev libxxhash-dev libssl-dev libeigen3-dev
+  libhwloc-dev hwloc libxxhash-dev libssl-dev libeigen3-dev
   libtorch-dev libopenblas0-pthread libopencv-dnn-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-torch python3-numpy python3-yaml python3-onnx python3-opencv

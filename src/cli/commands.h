@@ -26,5 +26,6 @@ struct ConfigFlags {
 
 std::function<int()> RegisterServe(CLI::App* app);
 std::function<int()> RegisterConfig(CLI::App* app);
+std::function<int()> RegisterTopology(CLI::App* app);
 
 }  // namespace brainstem

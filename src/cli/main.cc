@@ -9,8 +9,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto serve = brainstem::RegisterServe(&app);
   auto config = brainstem::RegisterConfig(&app);
+  auto topology = brainstem::RegisterTopology(&app);
   CLI11_PARSE(app, argc, argv);
   if (app.got_subcommand("serve")) return serve();
   if (app.got_subcommand("config")) return config();
+  if (app.got_subcommand("topology")) return topology();
   return 2;
 }

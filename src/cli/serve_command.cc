@@ -2,8 +2,10 @@
 // SIGINT/SIGTERM. Startup (process start to ready) is measured and exported.
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -13,6 +15,7 @@
 #include "engine/model_loader.h"
 #include "telemetry/process_stats.h"
 #include "transport/http/carla_api.h"
+#include "transport/shm/shm_server.h"
 
 namespace brainstem {
 namespace {
@@ -28,6 +31,9 @@ struct ServeFlags {
 };
 
 void ConfigureLogging(const Config& config) {
+  // Logs go to stderr: stdout stays free for data, and start-up failures land where
+  // supervisors and scripts look for them.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("brainstem"));
   spdlog::set_level(spdlog::level::from_str(config.logging.level));
   if (config.logging.format == "json") {
     spdlog::set_pattern(
@@ -94,7 +100,33 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("{}", server.status().message());
     return 1;
   }
+  // The shm transport feeds the same scheduler as HTTP; it starts once the model is loaded and
+  // is declared after the model so that it is destroyed (and stopped) before the scheduler.
+  std::unique_ptr<shm::ShmServer> shm_server;
+  if (config.shm.enabled) {
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+    auto shm_options = shm::ShmServerOptionsFromConfig(config, xdg != nullptr ? xdg : "");
+    if (!shm_options.ok()) {
+      spdlog::error("{}", shm_options.status().message());
+      return 2;
+    }
+    auto created =
+        shm::ShmServer::Create(*shm_options, &(*model)->io, (*model)->scheduler.get(), &metrics);
+    if (!created.ok()) {
+      spdlog::error("cannot start the shared-memory transport: {}", created.status().message());
+      return 1;
+    }
+    shm_server = std::move(created).value();
+  }
   (*server)->Start();
+  if (shm_server != nullptr) {
+    shm_server->Start();
+    spdlog::info(
+        "shared memory on {} (checksum {}, up to {} tensor slots x {} rows, {} frame "
+        "slots x {} bytes per client)",
+        shm_server->socket_path(), config.shm.checksum, config.shm.max_tensor_slots,
+        config.shm.max_rows, config.shm.max_frame_slots, config.shm.max_frame_bytes);
+  }
   const double startup = SecondsSinceProcessStart();
   metrics.startup_seconds.store(startup);
   const LoadedModel& m = **model;
@@ -112,6 +144,8 @@ int Serve(const ServeFlags& flags) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   spdlog::info("signal {}: stopping", signal_number);
+  // Transports first, then (when `model` goes out of scope) the scheduler drains its queue.
+  if (shm_server != nullptr) shm_server->Stop();
   (*server)->Stop();
   return 0;
 }

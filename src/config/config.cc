@@ -142,8 +142,19 @@ const std::vector<std::string> kPrecisions = {"fp32", "fp16"};
 const std::vector<std::string> kFormats = {"auto", "torchscript", "onnx"};
 const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
 const std::vector<std::string> kLogFormats = {"text", "json"};
+const std::vector<std::string> kChecksums = {"none", "xxh3", "crc32c", "sha256"};
 
 constexpr int64_t kMaxBatchLimit = 4096;
+
+// Ceilings of the shm protocol, ABI 1 (kMaxTensorSlots, kMaxRowsPerSlot, kMaxFrameSlots,
+// kMaxFrameBytes in transport/shm/shm_layout.h, which the config module does not depend on;
+// shm_server_test checks that these agree).
+constexpr int64_t kShmMaxTensorSlots = 256;
+constexpr int64_t kShmMaxRows = 1024;
+constexpr int64_t kShmMaxFrameSlots = 16;
+constexpr int64_t kShmMaxFrameBytes = int64_t{256} << 20;
+// sizeof(sockaddr_un::sun_path) - 1 on Linux.
+constexpr size_t kMaxSocketPath = 107;
 
 // Builders for the common key shapes; `field` picks the member the key sets.
 template <typename T>
@@ -311,6 +322,53 @@ const std::vector<KeySpec>& Keys() {
         IntKey("scheduler.instances", &Config::scheduler, &SchedulerConfig::instances, 1, 64));
     k.push_back(BoolKey("scheduler.inline_when_idle", &Config::scheduler,
                         &SchedulerConfig::inline_when_idle));
+
+    k.push_back(BoolKey("shm.enabled", &Config::shm, &ShmConfig::enabled));
+    k.push_back(KeySpec{"shm.name",
+                        [](Config& c, const RawValue& v, const std::string& where) -> Status {
+                          ASSIGN_OR_RETURN(std::string value, ScalarOf(v, where));
+                          // It becomes a file name: no separators, no hidden or relative names.
+                          bool ok = !value.empty() && value.size() <= 64 && value[0] != '.';
+                          for (char ch : value) {
+                            ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' ||
+                                        ch == '_' || ch == '.');
+                          }
+                          if (!ok) {
+                            return Bad(where, "'" + value +
+                                                  "' is not a valid name (allowed: 1..64 of "
+                                                  "A-Z a-z 0-9 . _ -, not starting with '.')");
+                          }
+                          c.shm.name = value;
+                          return Status::Ok();
+                        },
+                        [](const Config& c) { return Quote(c.shm.name); }});
+    k.push_back(KeySpec{"shm.path",
+                        [](Config& c, const RawValue& v, const std::string& where) -> Status {
+                          ASSIGN_OR_RETURN(std::string value, ScalarOf(v, where));
+                          if (value.size() > kMaxSocketPath) {
+                            return Bad(where, "'" + value + "' is " + std::to_string(value.size()) +
+                                                  " bytes; a Unix socket path holds at most " +
+                                                  std::to_string(kMaxSocketPath));
+                          }
+                          if (!value.empty() && value.back() == '/') {
+                            return Bad(where, "'" + value +
+                                                  "' names a directory; give the "
+                                                  "socket file's path");
+                          }
+                          c.shm.path = value;
+                          return Status::Ok();
+                        },
+                        [](const Config& c) { return Quote(c.shm.path); }});
+    k.push_back(IntKey("shm.max_tensor_slots", &Config::shm, &ShmConfig::max_tensor_slots, 1,
+                       kShmMaxTensorSlots));
+    k.push_back(IntKey("shm.max_rows", &Config::shm, &ShmConfig::max_rows, 1, kShmMaxRows));
+    k.push_back(IntKey("shm.max_frame_slots", &Config::shm, &ShmConfig::max_frame_slots, 0,
+                       kShmMaxFrameSlots));
+    k.push_back(IntKey("shm.max_frame_bytes", &Config::shm, &ShmConfig::max_frame_bytes, 1,
+                       kShmMaxFrameBytes));
+    k.push_back(ChoiceKey("shm.checksum", &Config::shm, &ShmConfig::checksum, kChecksums));
+    k.push_back(IntKey("shm.spin_us", &Config::shm, &ShmConfig::spin_us, 0, 1'000'000));
+    k.push_back(BoolKey("shm.allow_other_uids", &Config::shm, &ShmConfig::allow_other_uids));
 
     k.push_back(ChoiceKey("logging.level", &Config::logging, &LoggingConfig::level, kLevels));
     k.push_back(ChoiceKey("logging.format", &Config::logging, &LoggingConfig::format, kLogFormats));

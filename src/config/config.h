@@ -50,6 +50,21 @@ struct SchedulerConfig {
   bool inline_when_idle = true;   // an idle instance runs a lone request on the caller's thread
 };
 
+// The shared-memory transport (docs/shm-protocol.md). The counts and sizes are ceilings: each
+// client asks for what it needs in its hello, up to these.
+struct ShmConfig {
+  bool enabled = true;
+  std::string name = "default";  // socket <name>.sock in the default directory
+  std::string path;  // "" = $XDG_RUNTIME_DIR/brainstem/<name>.sock, else /tmp/brainstem-<uid>/
+  int64_t max_tensor_slots = 64;       // per client (1..256)
+  int64_t max_rows = 1024;             // observations per tensor slot (1..1024)
+  int64_t max_frame_slots = 4;         // per client (0..16)
+  int64_t max_frame_bytes = 32 << 20;  // pixel bytes per frame slot (1..256 MiB)
+  std::string checksum = "xxh3";       // when the client asks for the server's default
+  int64_t spin_us = 50;                // polling after the last request before sleeping
+  bool allow_other_uids = false;       // accept clients running as another user
+};
+
 struct LoggingConfig {
   std::string level = "info";  // env LOGGING_LEVEL: trace|debug|info|warn|error|off
   std::string format = "text";  // text|json
@@ -59,6 +74,7 @@ struct Config {
   ServerConfig server;
   ModelConfig model;
   SchedulerConfig scheduler;
+  ShmConfig shm;
   LoggingConfig logging;
 
   // "server.port" -> "default" | "file:<path>" | "env:PORT" | "flag:--set".

@@ -64,7 +64,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(config->logging.level, "info");
   EXPECT_EQ(config->sources.at("server.port"), "default");
   EXPECT_EQ(config->sources.at("server.cors.allow_origins"), "default");
-  EXPECT_EQ(config->sources.size(), 25u);  // every key has a source
+  EXPECT_EQ(config->sources.size(), 35u);  // every key has a source
 }
 
 TEST(ConfigTest, FileNestedMaps) {
@@ -231,6 +231,60 @@ TEST(ConfigTest, ErrorsNameTheKey) {
   ExpectError(Load(dup.path()), {"duplicate key 'server.port'"});
   TempYaml syntax("server: {port: 1\n");
   ExpectError(Load(syntax.path()), {"YAML"});
+}
+
+TEST(ConfigTest, ShmKeys) {
+  Result<Config> defaults = Load(std::nullopt);
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  const ShmConfig& shm = defaults->shm;
+  EXPECT_TRUE(shm.enabled);
+  EXPECT_EQ(shm.name, "default");
+  EXPECT_EQ(shm.path, "");
+  EXPECT_EQ(shm.max_tensor_slots, 64);
+  EXPECT_EQ(shm.max_rows, 1024);
+  EXPECT_EQ(shm.max_frame_slots, 4);
+  EXPECT_EQ(shm.max_frame_bytes, 33554432);
+  EXPECT_EQ(shm.checksum, "xxh3");
+  EXPECT_EQ(shm.spin_us, 50);
+  EXPECT_FALSE(shm.allow_other_uids);
+
+  TempYaml file(
+      "shm:\n  enabled: false\n  name: sim-1\n  path: /run/bs/x.sock\n  max_tensor_slots: 8\n"
+      "  max_rows: 16\n  max_frame_slots: 0\n  max_frame_bytes: 4096\n  checksum: CRC32C\n"
+      "  spin_us: 0\n  allow_other_uids: yes\n");
+  Result<Config> set = Load(file.path());
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_FALSE(set->shm.enabled);
+  EXPECT_EQ(set->shm.name, "sim-1");
+  EXPECT_EQ(set->shm.path, "/run/bs/x.sock");
+  EXPECT_EQ(set->shm.max_tensor_slots, 8);
+  EXPECT_EQ(set->shm.max_rows, 16);
+  EXPECT_EQ(set->shm.max_frame_slots, 0);
+  EXPECT_EQ(set->shm.max_frame_bytes, 4096);
+  EXPECT_EQ(set->shm.checksum, "crc32c");
+  EXPECT_EQ(set->shm.spin_us, 0);
+  EXPECT_TRUE(set->shm.allow_other_uids);
+  EXPECT_EQ(set->sources.at("shm.checksum"), "file:" + file.path().string());
+
+  ExpectError(Load(std::nullopt, {}, {{"shm.name", "../etc"}}), {"flag shm.name", "not a valid"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.name", ""}}), {"flag shm.name"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.name", ".hidden"}}), {"flag shm.name"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.path", "/tmp/" + std::string(200, 'x')}}),
+              {"flag shm.path", "at most 107"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.path", "/tmp/dir/"}}), {"flag shm.path", "directory"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.checksum", "md5"}}),
+              {"flag shm.checksum", "allowed: none, xxh3, crc32c, sha256"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.max_tensor_slots", "257"}}),
+              {"shm.max_tensor_slots", "allowed: 1..256"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.max_rows", "1025"}}),
+              {"shm.max_rows", "allowed: 1..1024"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.max_frame_slots", "17"}}),
+              {"shm.max_frame_slots", "allowed: 0..16"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.max_frame_bytes", "0"}}),
+              {"shm.max_frame_bytes", "allowed: 1..268435456"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.spin_us", "-1"}}), {"shm.spin_us", "out of range"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.enabled", "sometimes"}}),
+              {"flag shm.enabled", "not a boolean"});
 }
 
 TEST(ConfigTest, CrossKeyRules) {

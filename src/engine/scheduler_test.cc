@@ -103,7 +103,7 @@ TEST(SchedulerTest, FullQueueIsRetryableUnavailable) {
   options.queue_capacity = 2;
   options.max_batch_size = 1;
   auto scheduler = MakeScheduler(options, &fake, &metrics);
-  fake->hold = true;
+  *fake->hold = true;
   std::vector<std::promise<Outcome>> promises(8);
   int accepted = 0, refused = 0;
   for (auto& p : promises) {
@@ -118,7 +118,7 @@ TEST(SchedulerTest, FullQueueIsRetryableUnavailable) {
   EXPECT_GT(refused, 0);
   EXPECT_LE(accepted, 3);  // one running (held) plus a full queue
   EXPECT_EQ(metrics.rejected_queue_full_total.load(), static_cast<uint64_t>(refused));
-  fake->hold = false;
+  *fake->hold = false;
   for (int i = 0; i < accepted; ++i) EXPECT_TRUE(promises[i].get_future().get().status.ok());
 }
 
@@ -135,7 +135,7 @@ TEST(SchedulerTest, DeadlinesExpireBeforeAndWhileQueued) {
   early->deadline = Clock::now() - std::chrono::milliseconds(1);
   EXPECT_EQ(scheduler->Submit(std::move(early)).code(), StatusCode::kDeadlineExceeded);
 
-  fake->hold = true;
+  *fake->hold = true;
   std::promise<Outcome> blocker, late;
   ASSERT_TRUE(scheduler->Submit(MakeRequest({1, 1}, 1, &blocker)).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the worker is now held
@@ -143,7 +143,7 @@ TEST(SchedulerTest, DeadlinesExpireBeforeAndWhileQueued) {
   queued->deadline = Clock::now() + std::chrono::milliseconds(5);
   ASSERT_TRUE(scheduler->Submit(std::move(queued)).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  fake->hold = false;
+  *fake->hold = false;
   EXPECT_TRUE(blocker.get_future().get().status.ok());
   EXPECT_EQ(late.get_future().get().status.code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(metrics.deadline_exceeded_total.load(), 1u);
@@ -171,12 +171,12 @@ TEST(SchedulerTest, ShutdownCompletesQueuedRequests) {
   options.inline_when_idle = false;
   options.max_batch_size = 1;
   auto scheduler = MakeScheduler(options, &fake, &metrics);
-  fake->hold = true;
+  *fake->hold = true;
   std::vector<std::promise<Outcome>> promises(4);
   for (auto& p : promises) ASSERT_TRUE(scheduler->Submit(MakeRequest({1, 1}, 1, &p)).ok());
-  std::thread release([&] {
+  std::thread release([gate = fake->hold] {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    fake->hold = false;
+    *gate = false;
   });
   scheduler.reset();
   release.join();

@@ -94,6 +94,33 @@ std::string ServerMetrics::RenderPrometheus(const std::string& model,
                labels, warmup_seconds.load());
   AppendMetric(&out, "brainstem_startup_seconds", "gauge",
                "Process start (by the kernel) to ready to serve.", "", startup_seconds.load());
+  AppendMetric(&out, "brainstem_shm_sessions", "gauge", "Shared-memory clients connected now.", "",
+               static_cast<double>(shm_sessions.load()));
+  AppendMetric(&out, "brainstem_shm_sessions_total", "counter",
+               "Shared-memory clients welcomed since start.", "",
+               static_cast<double>(shm_sessions_total.load()));
+  AppendMetric(&out, "brainstem_shm_requests_total", "counter",
+               "Tensor requests received over shared memory.", labels,
+               static_cast<double>(shm_requests_total.load()));
+  AppendMetric(&out, "brainstem_shm_frames_total", "counter",
+               "Frames verified in place (zero copy) and acknowledged.", "",
+               static_cast<double>(shm_frames_total.load()));
+  AppendMetric(&out, "brainstem_shm_frame_bytes_total", "counter",
+               "Payload bytes of those frames, none of them copied.", "",
+               static_cast<double>(shm_frame_bytes_total.load()));
+  AppendMetric(&out, "brainstem_shm_checksum_failures_total", "counter",
+               "Shared-memory payloads that did not match their checksum.", "",
+               static_cast<double>(shm_checksum_failures_total.load()));
+  AppendMetric(&out, "brainstem_shm_bad_slots_total", "counter",
+               "Shared-memory slots refused for an invalid field.", "",
+               static_cast<double>(shm_bad_slots_total.load()));
+  AppendMetric(&out, "brainstem_shm_bytes_mapped", "gauge",
+               "Bytes of shared-memory regions mapped by the server.", "",
+               static_cast<double>(shm_bytes_mapped.load()));
+  AppendMetric(&out, "brainstem_shm_client_deaths_total", "counter",
+               "Shared-memory sessions ended by the client hanging up (a clean close and a crash "
+               "look the same).",
+               "", static_cast<double>(shm_client_deaths_total.load()));
   ProcessStats p = ReadProcessStats();
   AppendMetric(&out, "process_resident_memory_bytes", "gauge", "Resident set size.", "",
                static_cast<double>(p.rss_bytes));

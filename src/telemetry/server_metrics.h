@@ -39,6 +39,17 @@ class ServerMetrics {
   std::atomic<double> warmup_seconds{0};
   std::atomic<double> startup_seconds{0};  // process start (kernel) to ready
 
+  // Shared-memory transport (docs/shm-protocol.md).
+  std::atomic<int64_t> shm_sessions{0};            // connected clients
+  std::atomic<uint64_t> shm_sessions_total{0};     // welcomed clients since start
+  std::atomic<uint64_t> shm_requests_total{0};     // tensor slots claimed (good or bad)
+  std::atomic<uint64_t> shm_frames_total{0};       // frames verified in place and acknowledged
+  std::atomic<uint64_t> shm_frame_bytes_total{0};  // their payload bytes (none copied)
+  std::atomic<uint64_t> shm_checksum_failures_total{0};
+  std::atomic<uint64_t> shm_bad_slots_total{0};      // slots refused for an invalid field
+  std::atomic<int64_t> shm_bytes_mapped{0};          // bytes of regions the server has mapped
+  std::atomic<uint64_t> shm_client_deaths_total{0};  // sessions the client ended by hanging up
+
   // Prometheus text exposition (version 0.0.4) of everything above plus process RSS/CPU.
   // `model` and `version` label the model-level series.
   std::string RenderPrometheus(const std::string& model, const std::string& version) const;

@@ -68,8 +68,11 @@ class Response:
 
 
 def serve_args(artifact_dir, port_file, fmt=None, version=None, sets=()):
+    # Each server gets its own shared-memory socket beside its port file, so test servers never
+    # collide with each other or with a server a developer runs on the default socket.
     args = [brainstem_bin(), "serve", "--port", "0", "--port-file", str(port_file),
-            "--artifact-dir", str(artifact_dir)]
+            "--artifact-dir", str(artifact_dir),
+            "--set", f"shm.path={Path(port_file).with_suffix('.sock')}"]
     if fmt:
         args += ["--format", fmt]
     if version:
@@ -241,6 +244,20 @@ def random_observations(n, seed):
 
 
 ACTION_BOUNDS = {"throttle": (0.0, 1.0), "brake": (0.0, 1.0), "steer": (-1.0, 1.0)}
+
+
+# How far a batched answer may be from the same observation answered alone. ONNX (OpenCV DNN)
+# is bit-exact across batch layouts, so its tolerance is 0. LibTorch's BLAS takes different
+# kernels for different batch shapes (gemv for one row, gemm micro-kernels whose accumulation
+# order depends on the row's position), which moves results by 1-2 float32 ulps (measured up
+# to 1.2e-7 on values in [-1, 1]). docs/backends.md explains; scheduler.max_batch_size: 1 gives
+# bit-exact single-request answers for TorchScript too.
+BATCH_TOLERANCE = {"onnx": 0.0, "torchscript": 1e-6}
+
+
+def actions_close(a, b, fmt):
+    tolerance = BATCH_TOLERANCE.get(fmt, 0.0)
+    return a.keys() == b.keys() and all(abs(a[k] - b[k]) <= tolerance for k in a)
 
 
 def assert_actions_in_bounds(actions):

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from conftest import (FORMATS, assert_actions_in_bounds, fixed_observation,
-                      random_observations)
+from conftest import (FORMATS, actions_close, assert_actions_in_bounds, fixed_observation,
+                      random_observations, start_or_skip)
 
 
 def test_predict_batch_1(server):
@@ -43,7 +43,8 @@ def test_batch_equals_single_requests(server):
     obs = random_observations(32, seed=2)
     batched = server.predict_ok(obs)["actions"]
     singles = [server.predict_ok([o])["actions"][0] for o in obs]
-    mismatches = [(i, batched[i], singles[i]) for i in range(len(obs)) if batched[i] != singles[i]]
+    mismatches = [(i, batched[i], singles[i]) for i in range(len(obs))
+                  if not actions_close(batched[i], singles[i], server.format)]
     assert not mismatches, f"{len(mismatches)} of 32 rows differ between batch and single " \
                            f"requests, e.g. {mismatches[:3]}"
 
@@ -247,3 +248,27 @@ def test_unusable_client_request_id_is_replaced(server):
         assert r.status == 200
         rid = r.header("x-request-id")
         assert rid and rid != bad and " " not in rid and len(rid) <= 128, rid
+
+
+def test_torchscript_unmerged_answers_are_bit_exact(tmp_path):
+    # With merging off (max_batch_size 1), concurrent single-observation requests each run
+    # alone, so even LibTorch answers exactly as for a lone request.
+    import threading
+    srv = start_or_skip(tmp_path, fmt="torchscript",
+                        sets=("scheduler.max_batch_size=1", "scheduler.inline_when_idle=false"))
+    try:
+        obs = random_observations(24, seed=21)
+        alone = [srv.predict_ok([o])["actions"][0] for o in obs]
+        results = [None] * len(obs)
+
+        def worker(i):
+            results[i] = srv.predict_ok([obs[i]])["actions"][0]
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(obs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == alone
+    finally:
+        srv.stop()

@@ -1,6 +1,7 @@
 #include "transport/http/carla_api.h"
 
 #include <atomic>
+#include <charconv>
 #include <memory>
 #include <random>
 
@@ -229,10 +230,21 @@ void CarlaApi::Predict(HttpRequest&& request, Responder& responder) {
   auto infer = std::make_unique<InferRequest>();
   infer->inputs = std::move(parsed.inputs);
   infer->batch = parsed.batch;
-  if (config_->server.request_timeout_ms > 0) {
-    infer->deadline =
-        Clock::now() + std::chrono::milliseconds(config_->server.request_timeout_ms);
+  // A client may shorten or lengthen its own deadline with X-Request-Timeout-Ms.
+  int64_t timeout_ms = config_->server.request_timeout_ms;
+  if (auto header = request["X-Request-Timeout-Ms"]; !header.empty()) {
+    int64_t value = 0;
+    auto [end, ec] = std::from_chars(header.data(), header.data() + header.size(), value);
+    if (ec != std::errc() || end != header.data() + header.size() || value < 1 ||
+        value > 3600000) {
+      responder.Send(MakeValidationErrorResponse(
+          {{"X-Request-Timeout-Ms", "must be an integer number of milliseconds in [1, 3600000]"}},
+          responder.request_id()));
+      return;
+    }
+    timeout_ms = value;
   }
+  if (timeout_ms > 0) infer->deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   const bool deterministic = parsed.deterministic;
   uint64_t seed = 0;
   if (!deterministic) seed = parsed.seed.has_value() ? *parsed.seed : std::random_device{}();
@@ -275,7 +287,7 @@ void CarlaApi::Predict(HttpRequest&& request, Responder& responder) {
     body.append(deterministic ? "true" : "false");
     if (!deterministic) {
       body.append(",\"seed\":");
-      AppendJsonNumber(&body, static_cast<int64_t>(seed & 0x7fffffffffffffffull));
+      AppendJsonNumber(&body, seed);
     }
     body.push_back('}');
     responder.Send(MakeJsonResponse(http::status::ok, std::move(body)));

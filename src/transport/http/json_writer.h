@@ -56,6 +56,12 @@ inline void AppendJsonNumber(std::string* out, float value) {
   out->append(buf, static_cast<size_t>(end - buf));
 }
 
+inline void AppendJsonNumber(std::string* out, uint64_t value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out->append(buf, static_cast<size_t>(end - buf));
+}
+
 inline void AppendJsonNumber(std::string* out, int64_t value) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);

@@ -214,8 +214,10 @@ PredictRequest PredictParser::Parse(std::string_view body, const PolicyIo& io) {
     return out;
   }
   od::object root;
-  if (doc.get_object().get(root)) {
-    reader.Error("body", "must be a JSON object");
+  if (auto error = doc.get_object().get(root)) {
+    reader.Error("body", error == simdjson::INCORRECT_TYPE
+                             ? std::string("must be a JSON object")
+                             : std::string("malformed JSON: ") + simdjson::error_message(error));
     return out;
   }
   bool have_observations = false;

@@ -73,7 +73,8 @@ TEST(PredictParserTest, NamesEveryBadField) {
 TEST(PredictParserTest, RefusesMalformedAndNonFinite) {
   PredictParser parser;
   PolicyIo io = MakeIo(false);
-  EXPECT_TRUE(HasError(parser.Parse("{\"observations\": [", io), "body", "malformed"));
+  PredictRequest unterminated = parser.Parse("{\"observations\": [", io);
+  EXPECT_TRUE(HasError(unterminated, "body", "malformed")) << Dump(unterminated);
   EXPECT_TRUE(HasError(parser.Parse("[1,2]", io), "body", "JSON object"));
   EXPECT_TRUE(HasError(parser.Parse("", io), "body", "malformed"));
   PredictRequest nan = parser.Parse(

@@ -1,0 +1,59 @@
+// SlotHandler: turns submitted slots of a session's region into work and answers them.
+// A tensor slot (a policy step) is validated, its checksum verified, its raw rows normalized
+// by PolicyIo into an InferRequest and submitted to the same Scheduler as HTTP, so shm and
+// HTTP requests share batches; the completion decodes the actions straight into the slot's
+// output and publishes DONE. A frame slot is validated and its checksum verified in place (no
+// copy), then acknowledged. A bad slot gets an error status naming the field; nothing a client
+// writes can fail the server.
+// Thread-safety: Poll is called by the one shm thread; completions run on whichever thread the
+// scheduler finishes a request on and touch only their own slot.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "engine/policy_io.h"
+#include "engine/scheduler.h"
+#include "telemetry/server_metrics.h"
+#include "transport/shm/session.h"
+
+namespace brainstem::shm {
+
+struct SlotHandlerOptions {
+  int64_t request_timeout_ms = 0;  // deadline per tensor request; 0 = none
+};
+
+class SlotHandler {
+ public:
+  // `io`, `scheduler` and `metrics` are borrowed. `io` and `metrics` must outlive every
+  // completion, i.e. the scheduler; the scheduler must outlive the handler.
+  SlotHandler(const PolicyIo* io, Scheduler* scheduler, ServerMetrics* metrics,
+              SlotHandlerOptions options);
+
+  // Claims (SUBMITTED -> PROCESSING) and handles every submitted slot of `session`'s region.
+  // Tensor requests may complete later on a model thread; frames complete before it returns.
+  // Returns the number of slots claimed.
+  int Poll(const std::shared_ptr<Session>& session);
+
+  // Answers every still-submitted slot of `session` with `status` and `message` (the server is
+  // stopping) so that waiting clients wake at once instead of timing out.
+  void RefuseSubmitted(const Session& session, ShmStatus status, std::string_view message);
+
+ private:
+  void HandleTensor(const std::shared_ptr<Session>& session, uint32_t index);
+  void HandleFrame(const Session& session, uint32_t index);
+
+  const PolicyIo* const io_;
+  Scheduler* const scheduler_;
+  ServerMetrics* const metrics_;
+  const SlotHandlerOptions options_;
+};
+
+// Writes status and message (truncated to the field) into `response`. Exposed for tests.
+void WriteError(SlotResponse* response, ShmStatus status, std::string_view message);
+
+// CLOCK_MONOTONIC now, in nanoseconds (the clock of every t_*_ns field).
+uint64_t MonotonicNowNs();
+
+}  // namespace brainstem::shm
