@@ -26,6 +26,7 @@ struct ConfigFlags {
 
 std::function<int()> RegisterServe(CLI::App* app);
 std::function<int()> RegisterConfig(CLI::App* app);
+std::function<int()> RegisterBench(CLI::App* app);
 std::function<int()> RegisterTopology(CLI::App* app);
 
 }  // namespace brainstem

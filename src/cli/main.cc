@@ -10,9 +10,11 @@ int main(int argc, char** argv) {
   auto serve = brainstem::RegisterServe(&app);
   auto config = brainstem::RegisterConfig(&app);
   auto topology = brainstem::RegisterTopology(&app);
+  auto bench = brainstem::RegisterBench(&app);
   CLI11_PARSE(app, argc, argv);
   if (app.got_subcommand("serve")) return serve();
   if (app.got_subcommand("config")) return config();
   if (app.got_subcommand("topology")) return topology();
+  if (app.got_subcommand("bench")) return bench();
   return 2;
 }
