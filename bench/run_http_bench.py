@@ -456,6 +456,19 @@ def tables(result):
                          str(int(c1["errors"] + c32["errors"])), cpu_split(c32)])
         out.append(("brainstem tuning variants", header, rows))
 
+    if "rounds" in result:
+        header = ["round", "server", "c1 p50 (us)", "c1 req/s", "c1 CPUs server/wrk/other",
+                  "c32 p50 (us)", "c32 req/s", "c32 CPUs server/wrk/other"]
+        rows = []
+        for index, (main_round, variant_round) in enumerate(
+                zip(result["rounds"]["servers"], result["rounds"]["variants"])):
+            for s in main_round + variant_round:
+                c1, c32 = s["loads"]["c1"], s["loads"]["c32"]
+                rows.append([str(index + 1), s["label"], fmt(c1["p50_us"]), fmt(c1["rps"], 0),
+                             cpu_split(c1), fmt(c32["p50_us"]), fmt(c32["rps"], 0),
+                             cpu_split(c32)])
+        out.append(("Every round (the spread behind the medians)", header, rows))
+
     targets = target_rows(servers, peer)
     if targets:
         out.append(("Targets", ["server", "target", "measured", "met"], targets))

@@ -1,5 +1,7 @@
 #include "transport/http/http_server.h"
 
+#include "common/cpu_relax.h"
+
 #include <pthread.h>
 
 #include <atomic>
@@ -36,6 +38,26 @@ bool UsableRequestId(std::string_view id) {
     if (c < 0x21 || c > 0x7e) return false;
   }
   return true;
+}
+
+// Runs `context` until stopped: handlers run as they become ready; after the last one the
+// thread polls for `spin` before blocking (see HttpServerOptions::spin_us).
+void RunContext(asio::io_context& context, std::chrono::microseconds spin) {
+  if (spin.count() <= 0) {
+    context.run();
+    return;
+  }
+  while (!context.stopped()) {
+    if (context.run_one() == 0) return;  // blocks until one handler ran (or stopped)
+    TimePoint until = Clock::now() + spin;
+    while (!context.stopped() && Clock::now() < until) {
+      if (context.poll() > 0) {
+        until = Clock::now() + spin;  // more work arrived: the window starts again
+      } else {
+        CpuRelax();
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -216,7 +238,7 @@ void HttpServer::Start() {
     threads_.emplace_back([this, i] {
       std::string name = "bs-io-" + std::to_string(i);
       pthread_setname_np(pthread_self(), name.c_str());
-      contexts_[i]->run();
+      RunContext(*contexts_[i], std::chrono::microseconds(options_.spin_us));
     });
   }
 }
