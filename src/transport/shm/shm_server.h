@@ -90,6 +90,9 @@ class ShmServer {
   void ExpirePending();
   void SetSleeping(uint32_t value);
   int PollRegions();
+  // Whether any slot is SUBMITTED, read with sequentially consistent loads (the re-check after
+  // setting server_sleeping).
+  bool AnySubmitted() const;
   void DrainFd(int fd);
 
   // Constant after construction.

@@ -113,10 +113,9 @@ void RawClient::CloseSocket() {
 
 void RawClient::Submit(std::atomic<uint32_t>& state, uint64_t* t_submit_ns) {
   *t_submit_ns = MonotonicNowNs();
-  state.store(static_cast<uint32_t>(SlotState::kSubmitted), std::memory_order_release);
-  // Pairs with the server's fence between storing server_sleeping and re-reading the slots.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (header()->server_sleeping.load(std::memory_order_relaxed) != 0) {
+  // Both seq_cst: pairs with the server storing server_sleeping and then re-reading the slots.
+  state.store(static_cast<uint32_t>(SlotState::kSubmitted), std::memory_order_seq_cst);
+  if (header()->server_sleeping.load(std::memory_order_seq_cst) != 0) {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t written = write(doorbell_fd_, &one, sizeof(one));
   }
@@ -188,8 +187,7 @@ bool RawClient::Wait(std::atomic<uint32_t>& state, std::atomic<uint32_t>& client
     syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state), FUTEX_WAIT, seen, &ts, nullptr, 0);
   }
   client_waiting.store(0, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_acquire);
-  return done;
+  return done;  // the seq_cst load that saw DONE also acquired the answer
 }
 
 bool RawClient::WaitTensor(uint32_t slot, std::chrono::milliseconds timeout) {
