@@ -14,6 +14,9 @@
 #include "cli/commands.h"
 #include "engine/model_loader.h"
 #include "telemetry/process_stats.h"
+#include "telemetry/system_sampler.h"
+#include "topology/placement.h"
+#include "topology/topology.h"
 #include "transport/http/carla_api.h"
 #include "transport/shm/shm_server.h"
 
@@ -72,7 +75,29 @@ int Serve(const ServeFlags& flags) {
   const Config config = std::move(loaded).value();
   ConfigureLogging(config);
 
+  // Placement is planned before any library starts its thread pools (LibTorch loads with the
+  // model), so their sizes are set first.
+  CpuTopology topology = DetectTopology();
+  if (Status s = ApplyCpuOverrides(config.cpu.performance_cores, config.cpu.efficiency_cores,
+                                   &topology);
+      !s.ok()) {
+    std::cerr << "brainstem: " << s.message() << "\n";
+    return 2;
+  }
+  PlanRequest plan_request;
+  plan_request.io_threads = config.server.io_threads;
+  plan_request.model_workers = config.scheduler.instances;
+  plan_request.shm_threads = config.shm.enabled ? 1 : 0;
+  plan_request.pinning = config.cpu.pinning == "off" ? PinningMode::kOff : PinningMode::kAuto;
+  const PlacementPlan plan = MakePlan(topology, plan_request);
+  for (const std::string& set : ConfineLibraryThreads(plan, config.model.intra_op_threads)) {
+    spdlog::debug("library pools: {}", set);
+  }
+  spdlog::info("placement: {} (pinning {})", plan.rule, plan.pinning ? "on" : "off");
+  for (const std::string& note : plan.notes) spdlog::info("placement: {}", note);
+
   ServerMetrics metrics;
+  std::unique_ptr<SystemSampler> sampler;  // outlives the transports that render it
   Result<std::unique_ptr<LoadedModel>> model = LoadModel(config, &metrics);
   if (!model.ok()) {
     spdlog::error("cannot load model: {}", model.status().ToString());
@@ -84,6 +109,7 @@ int Serve(const ServeFlags& flags) {
   options.host = config.server.host;
   options.port = config.server.port;
   options.io_threads = config.server.io_threads;
+  options.spin_us = config.server.io_spin_us;
   options.max_body_bytes = config.server.max_body_bytes;
   options.cors_enabled = config.server.cors_enabled;
   options.cors_allow_origins = config.server.cors_allow_origins;
@@ -146,6 +172,23 @@ int Serve(const ServeFlags& flags) {
                config.server.host, (*server)->port(), m.name, m.version,
                ModelFormatName(m.format), DeviceName(m.device), PrecisionName(m.precision),
                config.scheduler.instances, startup, m.load_seconds);
+  // Off the critical path: pin the threads already running, then start the sampler.
+  if (Result<int> pinned = PinNamedThreads(plan); !pinned.ok()) {
+    spdlog::warn("{}", pinned.status().message());
+  }
+  if (config.telemetry.sampler_interval_ms > 0) {
+    SystemSamplerOptions sampler_options;
+    sampler_options.interval_ms = config.telemetry.sampler_interval_ms;
+    sampler_options.cpu_kinds = topology.KindLabels();
+    sampler_options.on_thread_start = [&plan] {
+      if (Status s = PinCurrentThread(plan, Role::kBackground, 0, "bs-sampler"); !s.ok()) {
+        spdlog::warn("{}", s.message());
+      }
+    };
+    sampler = std::make_unique<SystemSampler>(std::move(sampler_options));
+    sampler->Start();
+    metrics.system_sampler.store(sampler.get());
+  }
   if (!flags.port_file.empty()) {
     std::string tmp = flags.port_file + ".tmp";
     std::ofstream(tmp) << (*server)->port() << "\n";
@@ -158,6 +201,7 @@ int Serve(const ServeFlags& flags) {
   // Transports first, then (when `model` goes out of scope) the scheduler drains its queue.
   if (shm_server != nullptr) shm_server->Stop();
   (*server)->Stop();
+  metrics.system_sampler.store(nullptr);
   return 0;
 }
 

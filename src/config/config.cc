@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include "topology/topology.h"
+
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -143,6 +145,7 @@ const std::vector<std::string> kFormats = {"auto", "torchscript", "onnx"};
 const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
 const std::vector<std::string> kLogFormats = {"text", "json"};
 const std::vector<std::string> kChecksums = {"none", "xxh3", "crc32c", "sha256"};
+const std::vector<std::string> kPinning = {"auto", "off"};
 
 constexpr int64_t kMaxBatchLimit = 4096;
 
@@ -213,6 +216,8 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(StringKey("server.host", &Config::server, &ServerConfig::host, true));
     k.push_back(IntKey("server.port", &Config::server, &ServerConfig::port, 0, 65535));
     k.push_back(IntKey("server.io_threads", &Config::server, &ServerConfig::io_threads, 1, 256));
+    k.push_back(
+        IntKey("server.io_spin_us", &Config::server, &ServerConfig::io_spin_us, 0, 1'000'000));
     k.push_back(IntKey("server.max_body_bytes", &Config::server, &ServerConfig::max_body_bytes, 1,
                        int64_t{1} << 30));
     k.push_back(IntKey("server.request_timeout_ms", &Config::server,
@@ -369,6 +374,23 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(ChoiceKey("shm.checksum", &Config::shm, &ShmConfig::checksum, kChecksums));
     k.push_back(IntKey("shm.spin_us", &Config::shm, &ShmConfig::spin_us, 0, 1'000'000));
     k.push_back(BoolKey("shm.allow_other_uids", &Config::shm, &ShmConfig::allow_other_uids));
+
+    auto cpu_list = [](std::string key, std::string CpuConfig::*field) {
+      return KeySpec{key,
+                     [field](Config& c, const RawValue& v, const std::string& where) -> Status {
+                       ASSIGN_OR_RETURN(std::string value, ScalarOf(v, where));
+                       Result<std::vector<int>> cpus = ParseCpuList(value);
+                       if (!value.empty() && !cpus.ok()) return Bad(where, cpus.status().message());
+                       c.cpu.*field = value;
+                       return Status::Ok();
+                     },
+                     [field](const Config& c) { return Quote(c.cpu.*field); }};
+    };
+    k.push_back(cpu_list("cpu.performance_cores", &CpuConfig::performance_cores));
+    k.push_back(cpu_list("cpu.efficiency_cores", &CpuConfig::efficiency_cores));
+    k.push_back(ChoiceKey("cpu.pinning", &Config::cpu, &CpuConfig::pinning, kPinning));
+    k.push_back(IntKey("telemetry.sampler_interval_ms", &Config::telemetry,
+                       &TelemetryConfig::sampler_interval_ms, 0, 60'000));
 
     k.push_back(ChoiceKey("logging.level", &Config::logging, &LoggingConfig::level, kLevels));
     k.push_back(ChoiceKey("logging.format", &Config::logging, &LoggingConfig::format, kLogFormats));

@@ -22,6 +22,7 @@ struct ServerConfig {
   std::string host = "127.0.0.1";  // env SERVER_HOST
   int port = 8080;                 // env PORT; 0 picks an ephemeral port
   int io_threads = 1;              // env SERVER_WORKERS
+  int io_spin_us = 100;            // poll this long before blocking (vCPU wake-up costs ~100 us)
   int64_t max_body_bytes = 64 << 20;
   int request_timeout_ms = 5000;  // default per-request deadline; 0 = none
   bool cors_enabled = false;
@@ -65,6 +66,17 @@ struct ShmConfig {
   bool allow_other_uids = false;       // accept clients running as another user
 };
 
+// Where threads run (docs/topology.md). CPU lists use the kernel syntax ("0-3,8").
+struct CpuConfig {
+  std::string performance_cores;  // "" = detected
+  std::string efficiency_cores;   // "" = detected
+  std::string pinning = "auto";   // auto|off
+};
+
+struct TelemetryConfig {
+  int sampler_interval_ms = 1000;  // system sampler period; 0 = off
+};
+
 struct LoggingConfig {
   std::string level = "info";  // env LOGGING_LEVEL: trace|debug|info|warn|error|off
   std::string format = "text";  // text|json
@@ -75,6 +87,8 @@ struct Config {
   ModelConfig model;
   SchedulerConfig scheduler;
   ShmConfig shm;
+  CpuConfig cpu;
+  TelemetryConfig telemetry;
   LoggingConfig logging;
 
   // "server.port" -> "default" | "file:<path>" | "env:PORT" | "flag:--set".

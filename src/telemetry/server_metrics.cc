@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "telemetry/process_stats.h"
+#include "telemetry/system_sampler.h"
 
 namespace brainstem {
 namespace {
@@ -130,6 +131,7 @@ std::string ServerMetrics::RenderPrometheus(const std::string& model,
                static_cast<double>(p.threads));
   AppendMetric(&out, "process_uptime_seconds", "gauge", "Seconds since the process started.", "",
                p.uptime_seconds);
+  if (const SystemSampler* sampler = system_sampler.load()) sampler->AppendPrometheus(&out);
   return out;
 }
 

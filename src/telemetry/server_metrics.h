@@ -17,6 +17,8 @@
 
 namespace brainstem {
 
+class SystemSampler;
+
 class ServerMetrics {
  public:
   ServerMetrics();
@@ -49,6 +51,10 @@ class ServerMetrics {
   std::atomic<uint64_t> shm_bad_slots_total{0};      // slots refused for an invalid field
   std::atomic<int64_t> shm_bytes_mapped{0};          // bytes of regions the server has mapped
   std::atomic<uint64_t> shm_client_deaths_total{0};  // sessions the client ended by hanging up
+
+  // Per-core load, context switches and GPU figures; set once before serving, cleared before
+  // the sampler stops. Not owned.
+  std::atomic<const SystemSampler*> system_sampler{nullptr};
 
   // Prometheus text exposition (version 0.0.4) of everything above plus process RSS/CPU.
   // `model` and `version` label the model-level series.
