@@ -288,9 +288,16 @@ def create_app(model, model_dir):
     async def metadata():
         metrics.count("/metadata", 200)
         card = model.card
+        # The CarlaRL metadata fields first (what clients read), then the card's details.
         return {
-            "name": model.name,
+            "modelName": model.name,
             "version": model.version,
+            "device": "cpu",
+            "inputShape": [model.width],
+            "inputs": [{"name": f["name"], "size": int(f["size"])} for f in card["input"]],
+            "actionSpace": {n: {"low": float(lo), "high": float(hi)}
+                            for n, lo, hi in zip(model.action_names, model.low, model.high)},
+            "name": model.name,
             "description": card.get("description", ""),
             "formats": sorted((card.get("files") or {}).keys()),
             "format": "torchscript",

@@ -201,6 +201,18 @@ std::function<int()> RegisterBench(CLI::App* app) {
       ->capture_default_str();
   command->add_option("--metrics-url", flags->metrics_url,
                       "Server base URL for CPU and RSS from /metrics, e.g. http://127.0.0.1:8080");
+  auto frame = command->add_option_function<std::string>(
+      "--frame",
+      [flags](const std::string& size) {
+        unsigned w = 0, h = 0;
+        if (std::sscanf(size.c_str(), "%ux%u", &w, &h) != 2 || w == 0 || h == 0) {
+          throw CLI::ValidationError("--frame", "expected WIDTHxHEIGHT, e.g. 1920x1080");
+        }
+        flags->load.frame_width = static_cast<int>(w);
+        flags->load.frame_height = static_cast<int>(h);
+      },
+      "Hand WIDTHxHEIGHT BGRA frames over shm in place instead of policy steps");
+  (void)frame;
   command->add_flag("--batch-table", flags->batch_table,
                     "Run 1, 4, 8, 16 and 32 observations per request");
   command->add_flag("--json", flags->json, "Print one JSON object instead of text");

@@ -23,6 +23,11 @@ struct LoadOptions {
   double warmup_s = 1;        // unmeasured phase before
   int observations = 1;       // observations per request
   uint64_t seed = 1;          // for the generated observations
+  // Frames instead of policy steps (shm only): each request hands a width x height BGRA frame
+  // to the server in place (AcquireFrameBuffer + SubmitFrameBuffer: no copy) and waits for the
+  // acknowledgement. The checksum kind comes from the URL (?checksum=none|xxh3|...).
+  int frame_width = 0;
+  int frame_height = 0;
 };
 
 struct LoadReport {

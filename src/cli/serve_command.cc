@@ -2,6 +2,7 @@
 // SIGINT/SIGTERM. Startup (process start to ready) is measured and exported.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -154,6 +155,26 @@ int Serve(const ServeFlags& flags) {
     } else {
       shm_server = std::move(created).value();
     }
+  }
+  {
+    // What GET /v1/status reports beyond the metrics: who we are, where shm listens, and the
+    // plan (validate compares it with the threads' real affinity in /proc).
+    StatusInfo info;
+    info.pid = static_cast<int64_t>(getpid());
+    if (shm_server != nullptr) info.shm_socket = shm_server->socket_path();
+    info.placement_rule = plan.rule;
+    info.pinning = plan.pinning;
+    for (const ThreadPlacement& t : plan.threads) {
+      info.threads.push_back({DefaultThreadName(t.role, t.index), std::string(RoleName(t.role)),
+                              t.cpus, t.dedicated});
+    }
+    if (config.telemetry.sampler_interval_ms > 0) {
+      info.threads.push_back({"bs-sampler", std::string(RoleName(Role::kBackground)),
+                              plan.background_cpus, false});
+    }
+    info.background_cpus = plan.background_cpus;
+    info.notes = plan.notes;
+    api.SetStatusInfo(std::move(info));
   }
   (*server)->Start();
   if (shm_server != nullptr) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -170,6 +171,38 @@ KeySpec IntKey(std::string key, T Config::*section, auto field, int64_t lo, int6
                    return Status::Ok();
                  },
                  [=](const Config& c) { return std::to_string((c.*section).*field); }};
+}
+
+// A non-negative decimal number (targets such as idle_cpu_percent: 1.5).
+Result<double> ParseDouble(const RawValue& v, const std::string& where, double lo, double hi) {
+  ASSIGN_OR_RETURN(std::string text, ScalarOf(v, where));
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
+      !std::isfinite(value)) {
+    return Bad(where, "'" + text + "' is not a number");
+  }
+  if (value < lo || value > hi) {
+    std::ostringstream range;
+    range << lo << ".." << hi;
+    return Bad(where, "'" + text + "' is out of range (allowed: " + range.str() + ")");
+  }
+  return value;
+}
+
+template <typename T>
+KeySpec DoubleKey(std::string key, T Config::*section, double T::*field, double lo, double hi) {
+  return KeySpec{std::move(key),
+                 [=](Config& c, const RawValue& v, const std::string& where) -> Status {
+                   ASSIGN_OR_RETURN(double value, ParseDouble(v, where, lo, hi));
+                   (c.*section).*field = value;
+                   return Status::Ok();
+                 },
+                 [=](const Config& c) {
+                   std::ostringstream out;
+                   out << (c.*section).*field;
+                   return out.str();
+                 }};
 }
 
 template <typename T>
@@ -391,6 +424,25 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(ChoiceKey("cpu.pinning", &Config::cpu, &CpuConfig::pinning, kPinning));
     k.push_back(IntKey("telemetry.sampler_interval_ms", &Config::telemetry,
                        &TelemetryConfig::sampler_interval_ms, 0, 60'000));
+
+    // Targets are ceilings (floors for throughput); 0 is allowed so that a check can be made
+    // impossible on purpose (tests use it to see validate fail).
+    k.push_back(IntKey("targets.startup_ms", &Config::targets, &TargetsConfig::startup_ms, 0,
+                       3'600'000));
+    k.push_back(DoubleKey("targets.idle_cpu_percent", &Config::targets,
+                          &TargetsConfig::idle_cpu_percent, 0.0, 25600.0));
+    k.push_back(IntKey("targets.idle_rss_mb", &Config::targets, &TargetsConfig::idle_rss_mb, 0,
+                       int64_t{1} << 30));
+    k.push_back(IntKey("targets.http_p50_us", &Config::targets, &TargetsConfig::http_p50_us, 0,
+                       3'600'000'000));
+    k.push_back(IntKey("targets.http_p99_us", &Config::targets, &TargetsConfig::http_p99_us, 0,
+                       3'600'000'000));
+    k.push_back(IntKey("targets.shm_p50_us", &Config::targets, &TargetsConfig::shm_p50_us, 0,
+                       3'600'000'000));
+    k.push_back(IntKey("targets.shm_p99_us", &Config::targets, &TargetsConfig::shm_p99_us, 0,
+                       3'600'000'000));
+    k.push_back(IntKey("targets.shm_throughput_rps", &Config::targets,
+                       &TargetsConfig::shm_throughput_rps, 0, 1'000'000'000));
 
     k.push_back(ChoiceKey("logging.level", &Config::logging, &LoggingConfig::level, kLevels));
     k.push_back(ChoiceKey("logging.format", &Config::logging, &LoggingConfig::format, kLogFormats));

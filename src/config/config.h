@@ -77,6 +77,19 @@ struct TelemetryConfig {
   int sampler_interval_ms = 1000;  // system sampler period; 0 = off
 };
 
+// What `brainstem validate` and `brainstem monitor` check the server against
+// (docs/operations.md explains each default).
+struct TargetsConfig {
+  int64_t startup_ms = 1000;            // process start (kernel) to ready
+  double idle_cpu_percent = 1.0;        // server CPU with no load, percent of one core
+  int64_t idle_rss_mb = 200;            // resident memory with no load
+  int64_t http_p50_us = 200;            // HTTP round trip at batch 1, one client
+  int64_t http_p99_us = 2000;
+  int64_t shm_p50_us = 50;              // shared-memory round trip at batch 1, one client
+  int64_t shm_p99_us = 1000;
+  int64_t shm_throughput_rps = 20000;   // requests/s at batch 1, two shm clients
+};
+
 struct LoggingConfig {
   std::string level = "info";  // env LOGGING_LEVEL: trace|debug|info|warn|error|off
   std::string format = "text";  // text|json
@@ -89,6 +102,7 @@ struct Config {
   ShmConfig shm;
   CpuConfig cpu;
   TelemetryConfig telemetry;
+  TargetsConfig targets;
   LoggingConfig logging;
 
   // "server.port" -> "default" | "file:<path>" | "env:PORT" | "flag:--set".

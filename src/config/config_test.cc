@@ -64,7 +64,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(config->logging.level, "info");
   EXPECT_EQ(config->sources.at("server.port"), "default");
   EXPECT_EQ(config->sources.at("server.cors.allow_origins"), "default");
-  EXPECT_EQ(config->sources.size(), 40u);  // every key has a source
+  EXPECT_EQ(config->sources.size(), 48u);  // every key has a source
 }
 
 TEST(ConfigTest, FileNestedMaps) {
@@ -285,6 +285,39 @@ TEST(ConfigTest, ShmKeys) {
   ExpectError(Load(std::nullopt, {}, {{"shm.spin_us", "-1"}}), {"shm.spin_us", "out of range"});
   ExpectError(Load(std::nullopt, {}, {{"shm.enabled", "sometimes"}}),
               {"flag shm.enabled", "not a boolean"});
+}
+
+TEST(ConfigTest, TargetKeys) {
+  TempYaml file(
+      "targets:\n  startup_ms: 300\n  idle_cpu_percent: 2.5\n  idle_rss_mb: 64\n"
+      "  http_p50_us: 150\n  http_p99_us: 900\n  shm_p50_us: 20\n  shm_p99_us: 400\n"
+      "  shm_throughput_rps: 50000\n");
+  Result<Config> set = Load(file.path());
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  const TargetsConfig& t = set->targets;
+  EXPECT_EQ(t.startup_ms, 300);
+  EXPECT_DOUBLE_EQ(t.idle_cpu_percent, 2.5);
+  EXPECT_EQ(t.idle_rss_mb, 64);
+  EXPECT_EQ(t.http_p50_us, 150);
+  EXPECT_EQ(t.http_p99_us, 900);
+  EXPECT_EQ(t.shm_p50_us, 20);
+  EXPECT_EQ(t.shm_p99_us, 400);
+  EXPECT_EQ(t.shm_throughput_rps, 50000);
+  EXPECT_EQ(set->sources.at("targets.idle_cpu_percent"), "file:" + file.path().string());
+
+  Result<Config> zero = Load(std::nullopt, {}, {{"targets.http_p50_us", "0"}});
+  ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+  EXPECT_EQ(zero->targets.http_p50_us, 0);
+  ExpectError(Load(std::nullopt, {}, {{"targets.idle_cpu_percent", "lots"}}),
+              {"flag targets.idle_cpu_percent", "not a number"});
+  ExpectError(Load(std::nullopt, {}, {{"targets.idle_cpu_percent", "-1"}}),
+              {"targets.idle_cpu_percent", "out of range"});
+  ExpectError(Load(std::nullopt, {}, {{"targets.idle_cpu_percent", "nan"}}),
+              {"targets.idle_cpu_percent", "not a number"});
+  ExpectError(Load(std::nullopt, {}, {{"targets.http_p99_us", "1.5"}}),
+              {"targets.http_p99_us", "not an integer"});
+  ExpectError(Load(std::nullopt, {}, {{"targets.shm_p50", "10"}}),
+              {"unknown key 'targets.shm_p50'", "did you mean 'targets.shm_p50_us'"});
 }
 
 TEST(ConfigTest, CrossKeyRules) {

@@ -39,11 +39,17 @@ ServerMetrics::ServerMetrics()
       queue_seconds(Histogram::LatencyBuckets()),
       compute_seconds(Histogram::LatencyBuckets()),
       batch_observations(Histogram::SizeBuckets()),
-      batch_requests(Histogram::SizeBuckets()) {}
+      batch_requests(Histogram::SizeBuckets()),
+      ocr_seconds(Histogram::LatencyBuckets()) {}
 
 void ServerMetrics::CountRequest(std::string_view route, int http_status) {
   std::lock_guard lock(requests_mu_);
   ++requests_[{std::string(route), http_status}];
+}
+
+std::map<std::pair<std::string, int>, uint64_t> ServerMetrics::RequestCounts() const {
+  std::lock_guard lock(requests_mu_);
+  return requests_;
 }
 
 std::string ServerMetrics::RenderPrometheus(const std::string& model,
@@ -122,6 +128,29 @@ std::string ServerMetrics::RenderPrometheus(const std::string& model,
                "Shared-memory sessions ended by the client hanging up (a clean close and a crash "
                "look the same).",
                "", static_cast<double>(shm_client_deaths_total.load()));
+  AppendHistogram(&out, "brainstem_ocr_duration_seconds",
+                  "Time to answer one OCR frame (cache check, re-reads, layout).",
+                  "model=\"ocr\"", ocr_seconds);
+  const std::pair<const char*, const std::atomic<uint64_t>*> ocr_counters[] = {
+      {"brainstem_ocr_images_total", &ocr_images_total},
+      {"brainstem_ocr_cache_hits_total", &ocr_cache_hits_total},
+      {"brainstem_ocr_cache_misses_total", &ocr_cache_misses_total},
+      {"brainstem_ocr_full_reads_total", &ocr_full_reads_total},
+      {"brainstem_ocr_tiles_total", &ocr_tiles_total},
+      {"brainstem_ocr_tiles_reread_total", &ocr_tiles_reread_total},
+      {"brainstem_ocr_pieces_total", &ocr_pieces_total},
+      {"brainstem_ocr_pixels_read_total", &ocr_pixels_read_total},
+      {"brainstem_ocr_rejected_total", &ocr_rejected_total},
+      {"brainstem_ocr_deadline_exceeded_total", &ocr_deadline_exceeded_total},
+      {"brainstem_ocr_errors_total", &ocr_errors_total},
+      {"brainstem_ocr_bad_inputs_total", &ocr_bad_inputs_total},
+  };
+  for (const auto& [name, counter] : ocr_counters) {
+    AppendMetric(&out, name, "counter", "OCR frames; see docs/perception.md.", "",
+                 static_cast<double>(counter->load()));
+  }
+  AppendMetric(&out, "brainstem_ocr_queue_depth", "gauge", "OCR frames waiting for a worker.", "",
+               static_cast<double>(ocr_queue_depth.load()));
   ProcessStats p = ReadProcessStats();
   AppendMetric(&out, "process_resident_memory_bytes", "gauge", "Resident set size.", "",
                static_cast<double>(p.rss_bytes));

@@ -30,8 +30,9 @@ namespace {
 
 using shm::SlotState;
 
-constexpr uint64_t kSpinNs = 20'000;            // busy-wait before yielding
-constexpr uint64_t kYieldUntilNs = 50'000;      // then sched_yield until this, then FUTEX_WAIT
+// After the busy-wait (ShmRegionRequest::spin_us) a caller yields for this much longer, then
+// sleeps on FUTEX_WAIT.
+constexpr uint64_t kYieldNs = 30'000;
 constexpr int64_t kFutexSliceNs = 100'000'000;  // sleep at most this long between hang-up checks
 constexpr int kHandshakeTimeoutMs = 5000;
 
@@ -119,6 +120,7 @@ struct ShmClient::Session {
   shm::RegionHeader* header = nullptr;
   uint64_t generation = 0;
   shm::ChecksumKind checksum = shm::ChecksumKind::kNone;
+  uint64_t spin_ns = 20'000;  // ShmRegionRequest::spin_us
   std::atomic<bool> broken{false};
   // Per slot, touched only by the thread that holds the slot.
   std::unique_ptr<uint64_t[]> tensor_sequence;
@@ -223,12 +225,12 @@ struct ShmClient::Session {
     // Phase 1: spin. A busy server answers a batch-1 step within a few microseconds.
     for (uint32_t i = 0;; ++i) {
       if (state.load(std::memory_order_acquire) == done) return Status::Ok();
-      if ((i & 63) == 63 && MonotonicNs() - start > kSpinNs) break;
+      if ((i & 63) == 63 && MonotonicNs() - start >= spin_ns) break;
       CpuRelax();
     }
     // Phase 1b: yield. On a machine with more runnable threads than cores, the server's thread
     // may be waiting for this very core; sched_yield hands it over without a futex round trip.
-    while (MonotonicNs() - start < kYieldUntilNs) {
+    while (MonotonicNs() - start < spin_ns + kYieldNs) {
       if (state.load(std::memory_order_acquire) == done) return Status::Ok();
       ::sched_yield();
     }
@@ -369,6 +371,7 @@ Status ValidateHeader(const shm::RegionHeader& h, const shm::WelcomeMessage& wel
 Result<std::shared_ptr<ShmClient::Session>> Handshake(const std::string& path,
                                                       const ShmRegionRequest& request) {
   auto session = std::make_shared<ShmClient::Session>();
+  session->spin_ns = uint64_t{request.spin_us} * 1000;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path)) {

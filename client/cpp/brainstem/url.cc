@@ -42,13 +42,15 @@ Status ApplyQuery(std::string_view query, ShmRegionRequest* region) {
       ok = ParseUnsigned(value, &region->frame_slots) && region->frame_slots <= shm::kMaxFrameSlots;
     } else if (key == "frame_bytes") {
       ok = ParseUnsigned(value, &region->frame_bytes) && region->frame_bytes <= shm::kMaxFrameBytes;
+    } else if (key == "spin_us") {
+      ok = ParseUnsigned(value, &region->spin_us) && region->spin_us <= 1'000'000;
     } else if (key == "checksum") {
       auto kind = ParseChecksumKind(value);
       if (!kind.ok()) return kind.status();
       region->checksum = *kind;
     } else {
       return InvalidArgumentError("url: unknown query parameter '" + std::string(key) +
-                                  "' (known: slots, rows, frames, frame_bytes, checksum)");
+                                  "' (known: slots, rows, frames, frame_bytes, checksum, spin_us)");
     }
     if (!ok) {
       return InvalidArgumentError("url: query parameter " + std::string(key) + "=" +

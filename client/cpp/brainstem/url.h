@@ -21,6 +21,10 @@ struct ShmRegionRequest {
   uint64_t frame_bytes = 8ull << 20;  // one 1920x1080 BGRA frame is 7.9 MiB
   // A shm::ChecksumKind value, or shm::kChecksumServerDefault: the server's shm.checksum.
   uint32_t checksum = shm::kChecksumServerDefault;
+  // Client-side only (not sent in the hello): how long a waiting caller busy-polls its slot
+  // before it yields the CPU, then sleeps. Short when clients share cores with each other or
+  // the server; longer when each has a core of its own.
+  uint32_t spin_us = 20;
 };
 
 struct Endpoint {

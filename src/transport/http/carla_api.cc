@@ -5,6 +5,7 @@
 #include <memory>
 #include <random>
 
+#include "transport/http/dashboard_page.h"
 #include "transport/http/error_response.h"
 #include "transport/http/json_writer.h"
 #include "transport/http/predict_request.h"
@@ -98,7 +99,11 @@ HttpResponse MethodNotAllowed(std::string_view allowed, const std::string& reque
 }  // namespace
 
 CarlaApi::CarlaApi(const Config* config, LoadedModel* model, ServerMetrics* metrics)
-    : config_(config), model_(model), metrics_(metrics), git_(BRAINSTEM_GIT_SHA) {
+    : config_(config),
+      model_(model),
+      metrics_(metrics),
+      git_(BRAINSTEM_GIT_SHA),
+      status_(config, model, metrics) {
   std::string& m = metadata_json_;
   m.append("{\"modelName\":");
   AppendJsonString(&m, model_->name);
@@ -164,7 +169,8 @@ void CarlaApi::Handle(HttpRequest&& request, Responder responder) {
       {"/predict", http::verb::post},  {"/healthz", http::verb::get},
       {"/metadata", http::verb::get},  {"/warmup", http::verb::post},
       {"/versions", http::verb::get},  {"/metrics", http::verb::get},
-      {"/openapi.json", http::verb::get},
+      {"/openapi.json", http::verb::get}, {"/v1/status", http::verb::get},
+      {"/", http::verb::get},             {"/dashboard", http::verb::get},
   };
   for (const Route& route : kRoutes) {
     if (route.path != path) continue;
@@ -181,13 +187,15 @@ void CarlaApi::Handle(HttpRequest&& request, Responder responder) {
     if (path == "/warmup") return Warmup(std::move(request), responder);
     if (path == "/versions") return Versions(responder);
     if (path == "/metrics") return Metrics(responder);
+    if (path == "/v1/status") return StatusRoute(request, responder);
+    if (path == "/" || path == "/dashboard") return Dashboard(responder);
     return OpenApi(responder);
   }
   responder.set_route("unknown");
   responder.Send(MakeErrorResponse(http::status::not_found, "NOT_FOUND",
                                    "no route " + std::string(path) +
                                        " (routes: /healthz, /metadata, /predict, /warmup, "
-                                       "/versions, /metrics, /openapi.json)",
+                                       "/versions, /metrics, /openapi.json, /v1/status, /dashboard)",
                                    responder.request_id()));
 }
 
@@ -374,6 +382,40 @@ void CarlaApi::Metrics(Responder& responder) {
   HttpResponse response(http::status::ok, 11);
   response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   response.body() = metrics_->RenderPrometheus(model_->name, model_->version);
+  responder.Send(std::move(response));
+}
+
+void CarlaApi::StatusRoute(const HttpRequest& request, Responder& responder) {
+  // ?window=S picks how far back rates and recent percentiles look (monitor passes its
+  // interval); anything unparsable keeps the default.
+  double window = 5.0;
+  auto target = request.target();
+  std::string_view query(target.data(), target.size());
+  if (size_t q = query.find('?'); q != std::string_view::npos) {
+    query.remove_prefix(q + 1);
+    for (size_t start = 0; start < query.size();) {
+      size_t end = query.find('&', start);
+      if (end == std::string_view::npos) end = query.size();
+      std::string_view pair = query.substr(start, end - start);
+      if (pair.rfind("window=", 0) == 0) {
+        std::string_view text = pair.substr(7);
+        double value = 0;
+        auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec == std::errc() && ptr == text.data() + text.size()) window = value;
+      }
+      start = end + 1;
+    }
+  }
+  HttpResponse response = MakeJsonResponse(http::status::ok, status_.Render(window));
+  response.set(http::field::cache_control, "no-store");
+  responder.Send(std::move(response));
+}
+
+void CarlaApi::Dashboard(Responder& responder) {
+  HttpResponse response(http::status::ok, 11);
+  response.set(http::field::content_type, "text/html; charset=utf-8");
+  response.set(http::field::cache_control, "no-cache");
+  response.body() = DashboardPage();
   responder.Send(std::move(response));
 }
 

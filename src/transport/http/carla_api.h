@@ -1,6 +1,7 @@
 // CarlaApi: the CarlaRL Policy-as-a-Service HTTP API on top of a loaded model:
 //   GET /healthz, GET /metadata, POST /predict, POST /warmup, GET /versions, GET /metrics,
-//   GET /openapi.json, OPTIONS (CORS preflight). It maps the wire schema onto the model's
+//   GET /openapi.json, GET /v1/status (StatusApi), GET / and /dashboard (the live dashboard
+//   page), OPTIONS (CORS preflight). It maps the wire schema onto the model's
 //   columns (via PolicyIo), hands work to the scheduler and writes responses; it owns no
 //   threads and never blocks an I/O thread on inference.
 // Thread-safe: Handle may run on every I/O thread at once.
@@ -12,6 +13,7 @@
 #include "engine/model_loader.h"
 #include "telemetry/server_metrics.h"
 #include "transport/http/http_server.h"
+#include "transport/http/status_api.h"
 
 namespace brainstem {
 
@@ -19,6 +21,10 @@ class CarlaApi {
  public:
   // All pointers must outlive the CarlaApi.
   CarlaApi(const Config* config, LoadedModel* model, ServerMetrics* metrics);
+
+  // Start-up facts for GET /v1/status (pid, shm socket, placement plan).
+  // REQUIRES: called before the server serves.
+  void SetStatusInfo(StatusInfo info) { status_.SetInfo(std::move(info)); }
 
   void Handle(HttpRequest&& request, Responder responder);
 
@@ -35,12 +41,15 @@ class CarlaApi {
   void Metrics(Responder& responder);
   void OpenApi(Responder& responder);
   void Preflight(const HttpRequest& request, Responder& responder);
+  void StatusRoute(const HttpRequest& request, Responder& responder);
+  void Dashboard(Responder& responder);
 
   const Config* config_;
   LoadedModel* model_;
   ServerMetrics* metrics_;
   const std::string git_;
   std::string metadata_json_;  // built once: nothing in it changes while serving
+  StatusApi status_;
 };
 
 // The OpenAPI 3 document served at /openapi.json.

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Batch-1 policy steps over shm vs HTTP vs the FastAPI peer, and 1080p frames over shm, in one
+# run, all driven by the same load generator (`brainstem bench`, C++ client library).
+# Usage: bench/run_transport_bench.sh [seconds per run, default 5]
+# Env: BIN (default build/brainstem), FORMAT (onnx|torchscript, default onnx),
+#      PIN=1 (default) puts the server on CPU 1 and the load generator on CPU 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-5}
+bin=${BIN:-build/brainstem}
+format=${FORMAT:-onnx}
+pin=${PIN:-1}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+server_cpu=(); client_cpu=()
+if [ "$pin" = 1 ]; then server_cpu=(taskset -c 1); client_cpu=(taskset -c 0); fi
+
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "# commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), format $format, pin $pin, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+"${server_cpu[@]}" "$bin" serve --port 0 --port-file "$work/port" --format "$format" \
+  --model-version 0.1.0 --artifact-dir artifacts --set shm.path="$work/s.sock" \
+  --set cpu.pinning=off 2>"$work/server.log" &
+for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+port=$(cat "$work/port")
+shm="shm://$work/s.sock"
+run() { echo "## $1"; shift; "${client_cpu[@]}" "$bin" bench -d "$seconds" "$@" --metrics-url "http://127.0.0.1:$port"; }
+run "shm, 1 client" --url "$shm"
+run "shm, 2 clients (spin_us=0: they share one CPU)" --url "$shm?spin_us=0" -c 2
+run "http, 1 client" --url "http://127.0.0.1:$port"
+run "http, 2 clients" --url "http://127.0.0.1:$port" -c 2
+run "1920x1080 BGRA frame in place, no checksum" --url "$shm?checksum=none&frames=2" --frame 1920x1080
+run "1920x1080 BGRA frame in place, xxh3" --url "$shm?checksum=xxh3&frames=2" --frame 1920x1080
+kill %1; wait %1 2>/dev/null || true
+
+peer_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${server_cpu[@]}" /usr/bin/python3 bench/peer/server.py --port "$peer_port" \
+  --artifact-dir artifacts/lane-keeping/v0.1.0 >"$work/peer.log" 2>&1 &
+for _ in $(seq 400); do
+  curl -sf "http://127.0.0.1:$peer_port/healthz" >/dev/null && break
+  sleep 0.05
+done
+echo "## FastAPI peer (uvicorn + PyTorch), http, 1 client"
+"${client_cpu[@]}" "$bin" bench -d "$seconds" --url "http://127.0.0.1:$peer_port"

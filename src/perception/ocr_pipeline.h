@@ -1,0 +1,85 @@
+// OcrPipeline: one frame in, a page layout out, re-reading only what changed since the
+// previous frame of the same stream. Steps: hash tiles (an identical frame is answered from
+// the cache here); convert to grey; plan the re-reads (everything for a first frame or a
+// new geometry, else the changed lines: tile_cache.h); in each region, fix polarity and cut it
+// (XY-cut) into pieces of text, each read by an engine (single lines with PSM 7, taller pieces
+// with PSM 11); keep the previous words outside the regions; group into lines and blocks.
+// Reading the pieces is delegated to a PieceReader so that the worker pool can spread one
+// frame's pieces over several engines.
+// Thread-compatible: a StreamState is used by one frame at a time (the pool locks it).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "backends/ocr/ocr_engine.h"
+#include "common/result.h"
+#include "perception/image.h"
+#include "perception/layout.h"
+#include "perception/tile_cache.h"
+
+namespace brainstem::perception {
+
+struct PipelineOptions {
+  int tile_size = 128;
+  int whole_psm = kPsmSparseText;  // pieces taller than a line (and the "tesseract" mode)
+  bool polarity_fix = true;
+  int polarity_radius = 16;
+  // "xycut": cut regions into lines/pieces and read each (lines with PSM 7);
+  // "tesseract": hand each region to Tesseract whole with whole_psm.
+  bool xy_cut = true;
+  int min_column_gap = 16;  // pixels of background that separate two pieces on one row
+  int max_line_height = 40;  // pieces up to this tall are read as one line (PSM 7)
+  float min_confidence = 30;  // words below this are dropped (icons, borders read as text)
+  // Above this fraction of the frame's area changed, everything is re-read.
+  double full_reread_fraction = 0.6;
+};
+
+// One piece of a region to read, and what was read.
+struct Piece {
+  GrayView image;  // borrowed from the pipeline's region buffer
+  int psm = kPsmSingleLine;
+  int offset_x = 0;  // where image(0, 0) lies in the frame
+  int offset_y = 0;
+  std::vector<OcrWord> words;  // out, in the piece's coordinates
+  Status status;               // out
+};
+// Reads every piece (possibly in parallel); returns when all are done.
+using PieceReader = std::function<void(std::vector<Piece>* pieces)>;
+
+struct OcrStats {
+  bool cache_hit = false;     // identical frame: answered from the cache
+  bool full_read = false;     // no usable previous frame (first, new size) or too much changed
+  int tiles = 0;
+  int tiles_changed = 0;
+  int regions = 0;            // regions re-read
+  int pieces = 0;             // engine calls
+  int64_t pixels_read = 0;    // area handed to the engine
+  double hash_ms = 0;
+  double prepare_ms = 0;      // grey, planning, polarity, cutting
+  double ocr_ms = 0;
+  double total_ms = 0;
+};
+
+struct OcrOutcome {
+  std::shared_ptr<const PageLayout> page;  // shared with the cache; immutable
+  OcrStats stats;
+  uint32_t width = 0;
+  uint32_t height = 0;
+};
+
+// The cache of one stream (one screen): the last frame's hashes, grey image and page.
+struct StreamState {
+  bool valid = false;
+  TileHashes tiles;
+  GrayImage gray;
+  std::shared_ptr<const PageLayout> page;
+};
+
+// Reads `frame`, updating `state`. REQUIRES: a valid frame (ValidateFrame).
+// Errors: the first piece's engine error (state is then left as it was).
+Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& options,
+                                const PieceReader& reader, StreamState* state);
+
+}  // namespace brainstem::perception
