@@ -28,5 +28,7 @@ std::function<int()> RegisterServe(CLI::App* app);
 std::function<int()> RegisterConfig(CLI::App* app);
 std::function<int()> RegisterBench(CLI::App* app);
 std::function<int()> RegisterTopology(CLI::App* app);
+std::function<int()> RegisterMonitor(CLI::App* app);
+std::function<int()> RegisterValidate(CLI::App* app);
 
 }  // namespace brainstem

@@ -11,10 +11,14 @@ int main(int argc, char** argv) {
   auto config = brainstem::RegisterConfig(&app);
   auto topology = brainstem::RegisterTopology(&app);
   auto bench = brainstem::RegisterBench(&app);
+  auto monitor = brainstem::RegisterMonitor(&app);
+  auto validate = brainstem::RegisterValidate(&app);
   CLI11_PARSE(app, argc, argv);
   if (app.got_subcommand("serve")) return serve();
   if (app.got_subcommand("config")) return config();
   if (app.got_subcommand("topology")) return topology();
   if (app.got_subcommand("bench")) return bench();
+  if (app.got_subcommand("monitor")) return monitor();
+  if (app.got_subcommand("validate")) return validate();
   return 2;
 }

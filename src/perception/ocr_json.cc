@@ -5,9 +5,18 @@
 namespace brainstem::perception {
 namespace {
 
+void AppendInt(std::string* out, int64_t v) { out->append(std::to_string(v)); }
+
 void AppendBox(std::string* out, const OcrBox& b) {
-  out->append("[" + std::to_string(b.x) + "," + std::to_string(b.y) + "," + std::to_string(b.w) +
-              "," + std::to_string(b.h) + "]");
+  out->push_back('[');
+  AppendInt(out, b.x);
+  out->push_back(',');
+  AppendInt(out, b.y);
+  out->push_back(',');
+  AppendInt(out, b.w);
+  out->push_back(',');
+  AppendInt(out, b.h);
+  out->push_back(']');
 }
 
 void AppendDouble(std::string* out, double v, int decimals) {
@@ -49,8 +58,11 @@ void AppendMatch(std::string* out, const FindMatch& m) {
   AppendJsonString(out, m.text);
   out->append(",\"box\":");
   AppendBox(out, m.box);
-  out->append(",\"center\":[" + std::to_string(m.center_x) + "," + std::to_string(m.center_y) +
-              "],\"score\":");
+  out->append(",\"center\":[");
+  AppendInt(out, m.center_x);
+  out->push_back(',');
+  AppendInt(out, m.center_y);
+  out->append("],\"score\":");
   AppendDouble(out, m.score, 3);
   out->append(",\"kind\":\"");
   out->append(MatchKindName(m.kind));
@@ -93,8 +105,11 @@ void AppendJsonString(std::string* out, std::string_view s) {
 
 std::string PageJson(const OcrOutcome& outcome, bool words) {
   const PageLayout& page = *outcome.page;
-  std::string out = "{\"width\":" + std::to_string(outcome.width) +
-                    ",\"height\":" + std::to_string(outcome.height) + ",\"text\":";
+  std::string out = "{\"width\":";
+  AppendInt(&out, outcome.width);
+  out.append(",\"height\":");
+  AppendInt(&out, outcome.height);
+  out.append(",\"text\":");
   AppendJsonString(&out, page.text);
   out.append(",\"blocks\":[");
   for (size_t b = 0; b < page.blocks.size(); ++b) {
@@ -166,11 +181,17 @@ namespace {
 
 std::string CompactHead(const OcrOutcome& outcome) {
   const OcrStats& s = outcome.stats;
-  std::string out = "{\"width\":" + std::to_string(outcome.width) +
-                    ",\"height\":" + std::to_string(outcome.height) +
-                    ",\"cache_hit\":" + (s.cache_hit ? "true" : "false") +
-                    ",\"tiles_changed\":" + std::to_string(s.tiles_changed) +
-                    ",\"pieces\":" + std::to_string(s.pieces) + ",\"ms\":";
+  std::string out = "{\"width\":";
+  AppendInt(&out, outcome.width);
+  out.append(",\"height\":");
+  AppendInt(&out, outcome.height);
+  out.append(",\"cache_hit\":");
+  out.append(s.cache_hit ? "true" : "false");
+  out.append(",\"tiles_changed\":");
+  AppendInt(&out, s.tiles_changed);
+  out.append(",\"pieces\":");
+  AppendInt(&out, s.pieces);
+  out.append(",\"ms\":");
   AppendDouble(&out, s.total_ms, 3);
   return out;
 }
