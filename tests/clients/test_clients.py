@@ -292,3 +292,52 @@ def test_closed_loop_example_same_trajectory(server):
                        timeout=300, env=harness.client_env())
     assert p.returncode == 0, p.stdout + p.stderr
     assert "identical trajectories" in p.stdout
+
+
+# --- permissions ----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another uid")
+def test_client_of_another_uid_is_refused(tmp_path):
+    """The socket is 0600 in a 0700 directory; even where a deployment opens those permissions
+    up, the server checks the peer's uid (SO_PEERCRED) and refuses the handshake."""
+    import shutil
+    import tempfile
+    # A directory outside pytest's private (0700) tree, so that opening it up is enough.
+    directory = tempfile.mkdtemp(prefix="bs-uid-", dir="/tmp")
+    sock = os.path.join(directory, "s.sock")
+    server = Server(tmp_path, sock)
+    child = textwrap.dedent(f"""
+        import os, sys
+        os.setgid(65534); os.setuid(65534)
+        from brainstem_client import Client
+        try:
+            Client({("shm://" + sock)!r})
+        except Exception as e:
+            print(type(e).__name__, e)
+            sys.exit(0)
+        print("CONNECTED")
+    """)
+
+    def attempt():
+        return subprocess.run([sys.executable, "-c", child], env=harness.client_env(),
+                              capture_output=True, text=True, timeout=60)
+
+    try:
+        # 1. Default permissions: the kernel stops the other uid before the server sees it.
+        result = attempt()
+        assert "CONNECTED" not in result.stdout, result.stdout + result.stderr
+        assert "ermission" in result.stdout, result.stdout + result.stderr
+
+        # 2. Permissions opened up: the server's own uid check refuses the handshake.
+        os.chmod(directory, 0o777)
+        os.chmod(sock, 0o777)
+        result = attempt()
+        assert "CONNECTED" not in result.stdout, result.stdout + result.stderr
+        assert "uid" in result.stdout, result.stdout + result.stderr
+        # The server keeps serving its own uid.
+        with Client(server.shm()) as c:
+            assert len(c.predict(random_observations(1, seed=40))) == 1
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)

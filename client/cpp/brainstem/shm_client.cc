@@ -393,11 +393,15 @@ Result<std::shared_ptr<ShmClient::Session>> Handshake(const std::string& path,
   hello.frame_slot_count = request.frame_slots;
   hello.frame_capacity = request.frame_slots > 0 ? request.frame_bytes : 0;
   hello.checksum_kind = request.checksum;
-  RETURN_IF_ERROR(SendAll(session->socket_fd, &hello, sizeof(hello)));
+  // A server that refuses a peer outright (another uid) writes its refusal and closes before
+  // reading the hello; the send then fails, but the refusal is still waiting to be read, and it
+  // says why far better than "broken pipe".
+  Status sent = SendAll(session->socket_fd, &hello, sizeof(hello));
 
   shm::WelcomeMessage welcome{};
   std::vector<int> fds;
   Status received = ReceiveWelcome(session->socket_fd, &welcome, &fds);
+  if (!sent.ok() && !received.ok()) return sent;
   // Adopt every descriptor at once so none leaks on any error path below.
   struct FdCloser {
     std::vector<int>* fds;
