@@ -13,7 +13,9 @@ echo "== Release build: all tests"
 # Sanitizer builds skip the backends (LibTorch and OpenCV are not built with sanitizers);
 # they cover the code we own: scheduler, parser, repository, config, telemetry.
 sanitized_tests=(common_test telemetry_test scheduler_test policy_io_test predict_request_test
-                 semver_test model_card_test repository_test config_test)
+                 semver_test model_card_test repository_test config_test topology_test
+                 shm_layout_test shm_checksum_test shm_validation_test shm_server_test
+                 client_unit_test)
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBRAINSTEM_WITH_TORCH=OFF \
   -DBRAINSTEM_WITH_ONNX=OFF "-DBRAINSTEM_SANITIZE=address;undefined" >/dev/null
@@ -21,8 +23,9 @@ ninja -C build-asan -j"$(nproc)" "${sanitized_tests[@]}"
 (cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --output-on-failure -R "^($(IFS='|'; echo "${sanitized_tests[*]}"))$")
 
-echo "== ThreadSanitizer (scheduler and telemetry)"
+echo "== ThreadSanitizer (scheduler, telemetry, shm server)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBRAINSTEM_WITH_TORCH=OFF \
   -DBRAINSTEM_WITH_ONNX=OFF -DBRAINSTEM_SANITIZE=thread >/dev/null
-ninja -C build-tsan -j"$(nproc)" scheduler_test telemetry_test
-(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R "^(scheduler_test|telemetry_test)$")
+ninja -C build-tsan -j"$(nproc)" scheduler_test telemetry_test shm_server_test
+(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure \
+  -R "^(scheduler_test|telemetry_test|shm_server_test)$")
