@@ -12,6 +12,11 @@ packages=(
   python3 python3-torch python3-numpy python3-yaml python3-onnx python3-opencv
   python3-fastapi python3-uvicorn python3-requests python3-pytest
   wrk
+  chromium  # headless dashboard test (tests/integration/test_ops.py)
+  # screen perception (docs/perception.md): OCR, capture, and the Xvfb end-to-end tests
+  libtesseract-dev libleptonica-dev tesseract-ocr-eng libpng-dev
+  libxcb1-dev libxcb-shm0-dev libx11-dev libxext-dev
+  xvfb xterm x11-utils xdotool fonts-dejavu-core imagemagick
 )
 
 missing=()

@@ -30,5 +30,7 @@ std::function<int()> RegisterBench(CLI::App* app);
 std::function<int()> RegisterTopology(CLI::App* app);
 std::function<int()> RegisterMonitor(CLI::App* app);
 std::function<int()> RegisterValidate(CLI::App* app);
+// Only in builds with screen perception (BRAINSTEM_HAVE_OCR).
+std::function<int()> RegisterCapture(CLI::App* app);
 
 }  // namespace brainstem

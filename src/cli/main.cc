@@ -13,6 +13,9 @@ int main(int argc, char** argv) {
   auto bench = brainstem::RegisterBench(&app);
   auto monitor = brainstem::RegisterMonitor(&app);
   auto validate = brainstem::RegisterValidate(&app);
+#ifdef BRAINSTEM_HAVE_OCR
+  auto capture = brainstem::RegisterCapture(&app);
+#endif
   CLI11_PARSE(app, argc, argv);
   if (app.got_subcommand("serve")) return serve();
   if (app.got_subcommand("config")) return config();
@@ -20,5 +23,8 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("bench")) return bench();
   if (app.got_subcommand("monitor")) return monitor();
   if (app.got_subcommand("validate")) return validate();
+#ifdef BRAINSTEM_HAVE_OCR
+  if (app.got_subcommand("capture")) return capture();
+#endif
   return 2;
 }

@@ -65,9 +65,8 @@ std::string View(const ServerStatus& s, const std::string& url, int sample, doub
   if (s.batch_distribution.empty()) o << " -";
   for (const auto& [label, count] : s.batch_distribution) o << " " << label << ":" << count;
   o << "\n";
-  o << "  queue        depth " << s.queue_depth << " / " << s.queue_capacity
-    << "  rejected (full) " << s.rejected_queue_full << "  deadline exceeded "
-    << s.deadline_exceeded << "\n";
+  o << "  queue        depth " << s.queue_depth << " / " << s.queue_capacity << "  rejected (full) "
+    << s.rejected_queue_full << "  deadline exceeded " << s.deadline_exceeded << "\n";
   o << "  cpu load    ";
   if (s.kind_load.empty()) o << " n/a (sampler off)";
   for (const auto& [kind, percent] : s.kind_load) o << " " << kind << " " << Num(percent) << "%";
@@ -169,9 +168,9 @@ int Monitor(const MonitorFlags& flags) {
   judged("rss (max)", Max(rss), static_cast<double>(t.idle_rss_mb), "MiB",
          "largest resident memory seen, against the idle target");
   {
-    Check c = CheckAtMost("rejected (queue full)",
-                          static_cast<double>(last.rejected_queue_full - first->rejected_queue_full),
-                          0, "", 0);
+    Check c = CheckAtMost(
+        "rejected (queue full)",
+        static_cast<double>(last.rejected_queue_full - first->rejected_queue_full), 0, "", 0);
     c.detail = "requests refused with 503 while monitoring";
     checks.push_back(c);
   }
@@ -196,8 +195,8 @@ int Monitor(const MonitorFlags& flags) {
     checks.push_back(c);
   }
   std::ostringstream title;
-  title << "report over " << samples.size() << " samples (median requests/s "
-        << Num(Median(rps)) << ", max " << Num(Max(rps)) << "; OCR images/s n/a):";
+  title << "report over " << samples.size() << " samples (median requests/s " << Num(Median(rps))
+        << ", max " << Num(Max(rps)) << "; OCR images/s n/a):";
   std::cout << "\n" << FormatReport(checks, title.str()) << std::flush;
   return Summarize(checks).ok ? 0 : 1;
 }
@@ -206,8 +205,9 @@ int Monitor(const MonitorFlags& flags) {
 
 std::function<int()> RegisterMonitor(CLI::App* app) {
   CLI::App* command = app->add_subcommand(
-      "monitor", "Live view of a server's latency, throughput, load, memory and shm, then a "
-                 "report against its targets");
+      "monitor",
+      "Live view of a server's latency, throughput, load, memory and shm, then a "
+      "report against its targets");
   auto flags = std::make_shared<MonitorFlags>();
   command->add_option("--url", flags->url, "The server, http://HOST:PORT")->capture_default_str();
   command->add_option("-d,--duration", flags->duration_s, "Seconds to watch")

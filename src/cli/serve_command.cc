@@ -20,6 +20,11 @@
 #include "topology/topology.h"
 #include "transport/http/carla_api.h"
 #include "transport/shm/shm_server.h"
+#ifdef BRAINSTEM_HAVE_OCR
+#include "perception/ocr_service.h"
+#include "perception/shm_frame_consumer.h"
+#include "transport/http/ocr_api.h"
+#endif
 
 namespace brainstem {
 namespace {
@@ -105,6 +110,50 @@ int Serve(const ServeFlags& flags) {
     return 1;
   }
   CarlaApi api(&config, model->get(), &metrics);
+#ifdef BRAINSTEM_HAVE_OCR
+  // Screen perception: its workers outlive both transports (declared before them), like the
+  // scheduler. A failure to start is fatal only when ocr.enabled was set explicitly.
+  std::unique_ptr<perception::OcrService> ocr_service;
+  std::unique_ptr<OcrApi> ocr_api;
+  std::unique_ptr<perception::OcrFrameConsumer> ocr_consumer;
+  if (config.ocr.enabled) {
+    perception::OcrServiceOptions ocr_options;
+    ocr_options.workers = config.ocr.workers;
+    ocr_options.queue_capacity = config.ocr.queue_capacity;
+    ocr_options.max_image_pixels = static_cast<uint64_t>(config.ocr.max_image_pixels);
+    ocr_options.engine.language = config.ocr.language;
+    ocr_options.engine.tessdata_dir = config.ocr.tessdata_dir;
+    ocr_options.pipeline.tile_size = config.ocr.tile_size;
+    ocr_options.pipeline.whole_psm = config.ocr.psm;
+    ocr_options.pipeline.xy_cut = config.ocr.segmentation == "xycut";
+    ocr_options.pipeline.polarity_fix = config.ocr.polarity_fix;
+    ocr_options.on_worker_start = [&plan](int index) {
+      // OCR workers are model workers of another model: same placement rule.
+      if (Status s = PinCurrentThread(plan, Role::kModelWorker, index,
+                                      "bs-ocr-" + std::to_string(index));
+          !s.ok()) {
+        spdlog::warn("{}", s.message());
+      }
+    };
+    auto created = perception::OcrService::Create(std::move(ocr_options), &metrics);
+    if (!created.ok()) {
+      if (config.sources.at("ocr.enabled") != "default") {
+        spdlog::error("cannot start OCR: {}", created.status().message());
+        return 1;
+      }
+      spdlog::warn("OCR disabled: {}", created.status().message());
+    } else {
+      ocr_service = std::move(created).value();
+      ocr_api = std::make_unique<OcrApi>(ocr_service.get(), &metrics, config.ocr.timeout_ms,
+                                         config.ocr.language);
+      ocr_consumer = std::make_unique<perception::OcrFrameConsumer>(ocr_service.get(),
+                                                                    config.ocr.timeout_ms);
+      api.set_ocr(ocr_api.get());
+      spdlog::info("OCR: {} ({}), {} worker(s), POST /v1/ocr", ocr_service->engine_version(),
+                   config.ocr.language, config.ocr.workers);
+    }
+  }
+#endif
 
   HttpServerOptions options;
   options.host = config.server.host;
@@ -137,6 +186,9 @@ int Serve(const ServeFlags& flags) {
       spdlog::error("{}", shm_options.status().message());
       return 2;
     }
+#ifdef BRAINSTEM_HAVE_OCR
+    shm_options->frame_consumer = ocr_consumer.get();
+#endif
     auto created =
         shm::ShmServer::Create(*shm_options, &(*model)->io, (*model)->scheduler.get(), &metrics);
     // With every shm key at its default, a second server on the host (tests, benchmarks) finds

@@ -1,11 +1,12 @@
 #include "cli/status_client.h"
 
+#include <simdjson.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
-#include <simdjson.h>
 
 namespace brainstem {
 namespace {
@@ -165,8 +166,9 @@ Result<ServerStatus> ParseServerStatus(std::string_view json) {
   for (simdjson::dom::element bucket : r.Array("/batch/window_distribution")) {
     double le = 0;
     uint64_t count = 0;
-    std::string label = bucket["le"].get_double().get(le) ? "more" : "<=" + std::to_string(
-                                                                         static_cast<int64_t>(le));
+    std::string label = bucket["le"].get_double().get(le)
+                            ? "more"
+                            : "<=" + std::to_string(static_cast<int64_t>(le));
     if (!bucket["count"].get_uint64().get(count) && count > 0) {
       s.batch_distribution.emplace_back(label, count);
     }

@@ -3,6 +3,8 @@
 // (measured, target, PASS/FAIL), then total, passed, success rate and PASSED/FAILED; --json
 // prints the same as one JSON object. Exit 0 when every check passed, 1 when any failed, 2 for
 // usage and config errors. docs/operations.md describes each check.
+#include <brainstem/client.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -10,6 +12,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -17,8 +20,6 @@
 #include <optional>
 #include <thread>
 #include <vector>
-
-#include <brainstem/client.h>
 
 #include "cli/commands.h"
 #include "cli/load_generator.h"
@@ -52,9 +53,11 @@ class SelfServer {
     const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (ec) return InternalError("cannot find my own executable: " + ec.message());
     const std::filesystem::path port_file = server->dir_ / "port";
-    std::vector<std::string> args = {exe.string(), "serve", "--port", "0", "--port-file",
-                                     port_file.string(), "--set",
-                                     "shm.path=" + (server->dir_ / "v.sock").string()};
+    std::vector<std::string> args = {
+        exe.string(),  "serve",
+        "--port",      "0",
+        "--port-file", port_file.string(),
+        "--set",       "shm.path=" + (server->dir_ / "v.sock").string()};
     if (!flags.config.file.empty()) {
       args.push_back("--config");
       args.push_back(flags.config.file);
@@ -89,11 +92,10 @@ class SelfServer {
       int status = 0;
       if (waitpid(pid, &status, WNOHANG) == pid) {
         server->pid_ = 0;
-        return UnavailableError("brainstem serve exited (" +
-                                std::string(WIFEXITED(status) ? "code " : "signal ") +
-                                std::to_string(WIFEXITED(status) ? WEXITSTATUS(status)
-                                                                 : WTERMSIG(status)) +
-                                ") before it was ready:\n" + server->Log());
+        return UnavailableError(
+            "brainstem serve exited (" + std::string(WIFEXITED(status) ? "code " : "signal ") +
+            std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status)) +
+            ") before it was ready:\n" + server->Log());
       }
       if (Clock::now() > deadline) {
         return UnavailableError("brainstem serve was not ready within 30 s:\n" + server->Log());
@@ -209,8 +211,8 @@ void LatencyChecks(const std::string& transport, const std::string& url, double 
     checks->push_back(CheckFailed(p99, "<= " + std::to_string(p99_target) + " us", why));
     return;
   }
-  const std::string detail = "batch 1, 1 client, closed loop, " +
-                             std::to_string(report->requests) + " requests";
+  const std::string detail =
+      "batch 1, 1 client, closed loop, " + std::to_string(report->requests) + " requests";
   checks->push_back(CheckAtMost(p50, report->p50_us, static_cast<double>(p50_target), "us"));
   checks->back().detail = detail;
   checks->push_back(CheckAtMost(p99, report->p99_us, static_cast<double>(p99_target), "us"));
@@ -230,8 +232,8 @@ Check Throughput(const std::string& url, double duration_s, int64_t target) {
     return CheckFailed("shm_throughput", target_text,
                        std::to_string(report->errors) + " errors: " + report->first_error);
   }
-  Check c = CheckAtLeast("shm_throughput", report->requests_per_s, static_cast<double>(target),
-                         "req/s");
+  Check c =
+      CheckAtLeast("shm_throughput", report->requests_per_s, static_cast<double>(target), "req/s");
   c.detail = "batch 1, 2 shm clients, closed loop, p99 " +
              std::to_string(static_cast<int64_t>(report->p99_us)) + " us";
   return c;
@@ -271,8 +273,9 @@ Check ShmIntegrity(const HttpEndpoint& endpoint, const std::string& shm_url) {
   check.target = target;
   if (bad.ok()) {
     check.measured = "corrupt frame accepted";
-    check.detail = "the server acknowledged a frame whose payload did not match its checksum "
-                   "(is shm.checksum none?)";
+    check.detail =
+        "the server acknowledged a frame whose payload did not match its checksum "
+        "(is shm.checksum none?)";
     return check;
   }
   if (bad.status().code() != StatusCode::kDataLoss) {
@@ -280,7 +283,9 @@ Check ShmIntegrity(const HttpEndpoint& endpoint, const std::string& shm_url) {
     check.detail = "expected a checksum error, got: " + bad.status().ToString();
     return check;
   }
-  if (!before || !after || *after < *before + 1) {
+  const double failures_before = before.value_or(-1);
+  const double failures_after = after.value_or(-1);
+  if (failures_before < 0 || failures_after < failures_before + 1) {
     check.measured = "not counted";
     check.detail = "brainstem_shm_checksum_failures_total did not increase";
     return check;
@@ -289,8 +294,8 @@ Check ShmIntegrity(const HttpEndpoint& endpoint, const std::string& shm_url) {
   check.verdict = Verdict::kPass;
   check.detail = "64x48 gray frame with checksum acknowledged; corrupted copy refused (" +
                  bad.status().message() + "), checksum failures " +
-                 std::to_string(static_cast<int64_t>(*before)) + " -> " +
-                 std::to_string(static_cast<int64_t>(*after));
+                 std::to_string(static_cast<int64_t>(failures_before)) + " -> " +
+                 std::to_string(static_cast<int64_t>(failures_after));
   return check;
 }
 
@@ -372,15 +377,18 @@ int Validate(const ValidateFlags& flags) {
   LatencyChecks("http", endpoint->url, flags.duration_s, targets.http_p50_us, targets.http_p99_us,
                 &checks);
   if (status->shm_enabled) {
-    LatencyChecks("shm", status->shm_url, flags.duration_s, targets.shm_p50_us,
-                  targets.shm_p99_us, &checks);
+    LatencyChecks("shm", status->shm_url, flags.duration_s, targets.shm_p50_us, targets.shm_p99_us,
+                  &checks);
     checks.push_back(Throughput(status->shm_url, flags.duration_s, targets.shm_throughput_rps));
     checks.push_back(ShmIntegrity(*endpoint, status->shm_url));
   } else {
-    const std::string why = "the server's shared-memory transport is off (shm.enabled or the "
-                            "socket was taken)";
-    checks.push_back(CheckFailed("shm_p50", "<= " + std::to_string(targets.shm_p50_us) + " us", why));
-    checks.push_back(CheckFailed("shm_p99", "<= " + std::to_string(targets.shm_p99_us) + " us", why));
+    const std::string why =
+        "the server's shared-memory transport is off (shm.enabled or the "
+        "socket was taken)";
+    checks.push_back(
+        CheckFailed("shm_p50", "<= " + std::to_string(targets.shm_p50_us) + " us", why));
+    checks.push_back(
+        CheckFailed("shm_p99", "<= " + std::to_string(targets.shm_p99_us) + " us", why));
     checks.push_back(CheckFailed(
         "shm_throughput", ">= " + std::to_string(targets.shm_throughput_rps) + " req/s", why));
     checks.push_back(CheckFailed("shm_integrity", "ack; corrupt refused", why));
@@ -408,14 +416,14 @@ int Validate(const ValidateFlags& flags) {
     checks.push_back(shutdown);
   }
 
-  const std::string title = "brainstem validate: " + status->model + " " + status->version +
-                            " (" + status->format + ") at " + endpoint->url +
+  const std::string title = "brainstem validate: " + status->model + " " + status->version + " (" +
+                            status->format + ") at " + endpoint->url +
                             (flags.self ? " (self-started)" : "") + ", pid " +
                             std::to_string(status->pid);
   if (flags.json) {
-    std::string extra = "\"url\":\"" + endpoint->url + "\",\"self\":" +
-                        (flags.self ? "true" : "false") + ",\"pid\":" +
-                        std::to_string(status->pid);
+    std::string extra = "\"url\":\"" + endpoint->url +
+                        "\",\"self\":" + (flags.self ? "true" : "false") +
+                        ",\"pid\":" + std::to_string(status->pid);
     std::cout << FormatReportJson(checks, extra) << "\n";
   } else {
     std::cout << FormatReport(checks, title);
@@ -426,9 +434,10 @@ int Validate(const ValidateFlags& flags) {
 }  // namespace
 
 std::function<int()> RegisterValidate(CLI::App* app) {
-  CLI::App* command = app->add_subcommand(
-      "validate", "Check a server against the configured targets (startup, idle CPU/RSS, "
-                  "latency, throughput, shm integrity, placement)");
+  CLI::App* command =
+      app->add_subcommand("validate",
+                          "Check a server against the configured targets (startup, idle CPU/RSS, "
+                          "latency, throughput, shm integrity, placement)");
   auto flags = std::make_shared<ValidateFlags>();
   flags->config.AddTo(command);
   command->add_option("--url", flags->url, "A running server, http://HOST:PORT");

@@ -72,7 +72,7 @@ Check CheckAtLeast(std::string name, double value, double limit, std::string uni
 Check CheckFailed(std::string name, std::string target, std::string reason) {
   Check c;
   c.name = std::move(name);
-  c.measured = "-";
+  c.measured = "not measured";
   c.target = std::move(target);
   c.verdict = Verdict::kFail;
   c.detail = std::move(reason);
@@ -98,7 +98,11 @@ std::string FormatReport(const std::vector<Check>& checks, const std::string& ti
     w_measured = std::max(w_measured, c.measured.size());
     w_target = std::max(w_target, c.target.size());
   }
-  auto pad = [](const std::string& s, size_t w) { return s + std::string(w - std::min(w, s.size()), ' '); };
+  auto pad = [](const std::string& s, size_t w) {
+    std::string out = s;
+    out.resize(std::max(w, s.size()), ' ');
+    return out;
+  };
   std::ostringstream out;
   out << title << "\n";
   out << "  " << pad("check", w_name) << "  " << pad("measured", w_measured) << "  "
@@ -205,8 +209,8 @@ Check ComparePlacement(const std::vector<ServerStatus::PlannedThread>& plan, boo
     if (!pinning || it->second == planned) {
       ++matched;
     } else {
-      wrong.push_back(t.name + " on " + CpuListText(it->second) + " (plan " +
-                      CpuListText(planned) + ")");
+      wrong.push_back(t.name + " on " + CpuListText(it->second) + " (plan " + CpuListText(planned) +
+                      ")");
     }
   }
   c.value = matched;
@@ -214,12 +218,15 @@ Check ComparePlacement(const std::vector<ServerStatus::PlannedThread>& plan, boo
   c.measured = std::to_string(matched) + "/" + std::to_string(found) + " threads";
   c.verdict = found > 0 && wrong.empty() ? Verdict::kPass : Verdict::kFail;
   std::string detail;
-  for (const std::string& w : wrong) detail += (detail.empty() ? "" : "; ") + w;
+  for (const std::string& w : wrong) {
+    if (!detail.empty()) detail.append("; ");
+    detail.append(w);
+  }
   if (found == 0) detail = "none of the planned threads exists";
   if (!missing.empty()) {
-    std::string names;
-    for (const std::string& m : missing) names += (names.empty() ? "" : ", ") + m;
-    detail += (detail.empty() ? "" : "; ") + std::string("not running: ") + names;
+    if (!detail.empty()) detail.append("; ");
+    detail.append("not running:");
+    for (const std::string& m : missing) detail.append(" ").append(m);
   }
   c.detail = detail;
   return c;
@@ -232,10 +239,11 @@ std::string CpuListText(const std::vector<int>& cpus) {
     while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
     if (!out.empty()) out += ",";
     out += std::to_string(cpus[i]);
-    if (j > i) out += "-" + std::to_string(cpus[j]);
+    if (j > i) out.append("-").append(std::to_string(cpus[j]));
     i = j + 1;
   }
-  return out.empty() ? "-" : out;
+  if (out.empty()) out = "none";
+  return out;
 }
 
 }  // namespace brainstem

@@ -24,22 +24,20 @@ struct Check {
   std::string measured;  // for people: "143.2 us"
   std::string target;    // for people: "<= 200 us"
   Verdict verdict = Verdict::kFail;
-  std::string detail;    // why it failed, or what was measured how
+  std::string detail;                  // why it failed, or what was measured how
   std::optional<double> value;         // for JSON
   std::optional<double> target_value;  // for JSON
   std::string unit;
 };
 
 // value <= limit (or >= for AtLeast) passes; the strings are filled in with `digits` decimals.
-Check CheckAtMost(std::string name, double value, double limit, std::string unit,
-                  int digits = 1);
-Check CheckAtLeast(std::string name, double value, double limit, std::string unit,
-                   int digits = 0);
+Check CheckAtMost(std::string name, double value, double limit, std::string unit, int digits = 1);
+Check CheckAtLeast(std::string name, double value, double limit, std::string unit, int digits = 0);
 // A check that could not be measured: failed, with the reason in `detail`.
 Check CheckFailed(std::string name, std::string target, std::string reason);
 
 struct ReportSummary {
-  int total = 0;   // checks with a verdict (n/a excluded)
+  int total = 0;  // checks with a verdict (n/a excluded)
   int passed = 0;
   double success_rate = 0;  // percent
   bool ok = false;          // every counted check passed and at least one was counted

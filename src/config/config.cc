@@ -145,6 +145,7 @@ const std::vector<std::string> kPrecisions = {"fp32", "fp16"};
 const std::vector<std::string> kFormats = {"auto", "torchscript", "onnx"};
 const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
 const std::vector<std::string> kLogFormats = {"text", "json"};
+const std::vector<std::string> kOcrSegmentations = {"xycut", "tesseract"};
 const std::vector<std::string> kChecksums = {"none", "xxh3", "crc32c", "sha256"};
 const std::vector<std::string> kPinning = {"auto", "off"};
 
@@ -443,6 +444,21 @@ const std::vector<KeySpec>& Keys() {
                        3'600'000'000));
     k.push_back(IntKey("targets.shm_throughput_rps", &Config::targets,
                        &TargetsConfig::shm_throughput_rps, 0, 1'000'000'000));
+
+    k.push_back(BoolKey("ocr.enabled", &Config::ocr, &OcrConfig::enabled));
+    k.push_back(IntKey("ocr.workers", &Config::ocr, &OcrConfig::workers, 1, 64));
+    k.push_back(StringKey("ocr.language", &Config::ocr, &OcrConfig::language, true));
+    k.push_back(StringKey("ocr.tessdata_dir", &Config::ocr, &OcrConfig::tessdata_dir, false));
+    k.push_back(IntKey("ocr.tile_size", &Config::ocr, &OcrConfig::tile_size, 16, 1024));
+    k.push_back(IntKey("ocr.psm", &Config::ocr, &OcrConfig::psm, 3, 13));
+    k.push_back(ChoiceKey("ocr.segmentation", &Config::ocr, &OcrConfig::segmentation,
+                          kOcrSegmentations));
+    k.push_back(BoolKey("ocr.polarity_fix", &Config::ocr, &OcrConfig::polarity_fix));
+    k.push_back(IntKey("ocr.max_image_pixels", &Config::ocr, &OcrConfig::max_image_pixels, 1,
+                       int64_t{16384} * 16384));
+    k.push_back(IntKey("ocr.queue_capacity", &Config::ocr, &OcrConfig::queue_capacity, 1,
+                       100'000));
+    k.push_back(IntKey("ocr.timeout_ms", &Config::ocr, &OcrConfig::timeout_ms, 0, 3'600'000));
 
     k.push_back(ChoiceKey("logging.level", &Config::logging, &LoggingConfig::level, kLevels));
     k.push_back(ChoiceKey("logging.format", &Config::logging, &LoggingConfig::format, kLogFormats));

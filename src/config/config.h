@@ -80,14 +80,30 @@ struct TelemetryConfig {
 // What `brainstem validate` and `brainstem monitor` check the server against
 // (docs/operations.md explains each default).
 struct TargetsConfig {
-  int64_t startup_ms = 1000;            // process start (kernel) to ready
-  double idle_cpu_percent = 1.0;        // server CPU with no load, percent of one core
-  int64_t idle_rss_mb = 200;            // resident memory with no load
-  int64_t http_p50_us = 200;            // HTTP round trip at batch 1, one client
+  int64_t startup_ms = 1500;      // process start (kernel) to ready
+  double idle_cpu_percent = 1.0;  // server CPU with no load, percent of one core
+  int64_t idle_rss_mb = 256;      // resident memory with no load
+  int64_t http_p50_us = 200;      // HTTP round trip at batch 1, one client
   int64_t http_p99_us = 2000;
-  int64_t shm_p50_us = 50;              // shared-memory round trip at batch 1, one client
+  int64_t shm_p50_us = 50;  // shared-memory round trip at batch 1, one client
   int64_t shm_p99_us = 1000;
-  int64_t shm_throughput_rps = 20000;   // requests/s at batch 1, two shm clients
+  int64_t shm_throughput_rps = 10000;  // requests/s at batch 1, two shm clients
+};
+
+// Screen perception (docs/perception.md): the OCR worker pool behind /v1/ocr and shm frame
+// requests. Ignored by a build without OCR (BRAINSTEM_WITH_OCR off).
+struct OcrConfig {
+  bool enabled = true;
+  int workers = 1;              // threads, one Tesseract engine each
+  std::string language = "eng";  // traineddata name(s), e.g. "eng" or "eng+deu"
+  std::string tessdata_dir;     // "" = Tesseract's default directory
+  int tile_size = 128;          // change detection granularity, pixels
+  int psm = 11;                 // Tesseract page segmentation mode for pieces taller than a line
+  std::string segmentation = "xycut";  // xycut (lines read one by one) | tesseract (whole regions)
+  bool polarity_fix = true;     // invert light-on-dark areas before reading
+  int64_t max_image_pixels = 8192 * 8192;
+  int64_t queue_capacity = 16;  // frames waiting; beyond it: 503
+  int timeout_ms = 10000;       // default deadline per frame; 0 = none
 };
 
 struct LoggingConfig {
@@ -103,6 +119,7 @@ struct Config {
   CpuConfig cpu;
   TelemetryConfig telemetry;
   TargetsConfig targets;
+  OcrConfig ocr;
   LoggingConfig logging;
 
   // "server.port" -> "default" | "file:<path>" | "env:PORT" | "flag:--set".

@@ -64,7 +64,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(config->logging.level, "info");
   EXPECT_EQ(config->sources.at("server.port"), "default");
   EXPECT_EQ(config->sources.at("server.cors.allow_origins"), "default");
-  EXPECT_EQ(config->sources.size(), 48u);  // every key has a source
+  EXPECT_EQ(config->sources.size(), 59u);  // every key has a source
 }
 
 TEST(ConfigTest, FileNestedMaps) {
@@ -198,8 +198,8 @@ TEST(ConfigTest, ErrorsNameTheKey) {
   ExpectError(Load(typo.path()),
               {"config: unknown key 'server.prot' (known keys: server.host, server.port",
                "did you mean 'server.port'?"});
-  TempYaml top("targets:\n  - p99_us: 100\n");
-  ExpectError(Load(top.path()), {"unknown key 'targets'", "server.*, model.*"});
+  TempYaml top("goals:\n  - p99_us: 100\n");
+  ExpectError(Load(top.path()), {"unknown key 'goals'", "server.*, model.*"});
   TempYaml nested("server:\n  cors:\n    enabeld: true\n");
   ExpectError(Load(nested.path()), {"unknown key 'server.cors.enabeld'"});
   ExpectError(Load(std::nullopt, {}, {{"scheduler.instanses", "2"}}),
@@ -316,8 +316,8 @@ TEST(ConfigTest, TargetKeys) {
               {"targets.idle_cpu_percent", "not a number"});
   ExpectError(Load(std::nullopt, {}, {{"targets.http_p99_us", "1.5"}}),
               {"targets.http_p99_us", "not an integer"});
-  ExpectError(Load(std::nullopt, {}, {{"targets.shm_p50", "10"}}),
-              {"unknown key 'targets.shm_p50'", "did you mean 'targets.shm_p50_us'"});
+  ExpectError(Load(std::nullopt, {}, {{"targets.shm_p50_ms", "10"}}),
+              {"unknown key 'targets.shm_p50_ms'", "did you mean 'targets.shm_p50_us'"});
 }
 
 TEST(ConfigTest, CrossKeyRules) {

@@ -74,11 +74,10 @@ Status ValidateFrame(const FrameView& frame, uint64_t max_pixels, uint64_t avail
                                 " is less than width * bytes per pixel (" +
                                 std::to_string(uint64_t{frame.width} * bpp) + ")");
   }
-  if (available_bytes != UINT64_MAX &&
-      uint64_t{frame.stride} * frame.height != available_bytes) {
-    return InvalidArgumentError("stride: stride * height = " +
-                                std::to_string(uint64_t{frame.stride} * frame.height) +
-                                " bytes, but the body holds " + std::to_string(available_bytes));
+  if (available_bytes != UINT64_MAX && uint64_t{frame.stride} * frame.height != available_bytes) {
+    return InvalidArgumentError(
+        "stride: stride * height = " + std::to_string(uint64_t{frame.stride} * frame.height) +
+        " bytes, but the body holds " + std::to_string(available_bytes));
   }
   return Status::Ok();
 }
@@ -163,8 +162,7 @@ Result<OwnedFrame> DecodePng(std::span<const uint8_t> bytes, uint64_t max_pixels
     return InvalidArgumentError("body: not a readable PNG (" + reason + ")");
   }
   if (image.width < 1 || image.height < 1 || image.width > kMaxDimension ||
-      image.height > kMaxDimension ||
-      uint64_t{image.width} * image.height > max_pixels) {
+      image.height > kMaxDimension || uint64_t{image.width} * image.height > max_pixels) {
     const std::string dims = std::to_string(image.width) + "x" + std::to_string(image.height);
     png_image_free(&image);
     return InvalidArgumentError("body: PNG of " + dims + " is over the limit (each side 1.." +

@@ -49,9 +49,8 @@ PageLayout BuildLayout(std::vector<OcrWord> words) {
   page.words = std::move(words);
   std::vector<int> order(page.words.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int a, int b) {
-    return page.words[a].box.x < page.words[b].box.x;
-  });
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return page.words[a].box.x < page.words[b].box.x; });
   // Lines: left to right, a word joins the line it overlaps vertically by half its height and
   // follows closely (a gap under ~2.5 line heights: beyond that it is another column).
   std::vector<TextLine> lines;
@@ -120,9 +119,8 @@ PageLayout BuildLayout(std::vector<OcrWord> words) {
     std::vector<int> renumbered;
     for (int l : block.lines) {
       TextLine line = lines[static_cast<size_t>(l)];
-      std::sort(line.words.begin(), line.words.end(), [&](int a, int c) {
-        return page.words[a].box.x < page.words[c].box.x;
-      });
+      std::sort(line.words.begin(), line.words.end(),
+                [&](int a, int c) { return page.words[a].box.x < page.words[c].box.x; });
       for (size_t i = 0; i < line.words.size(); ++i) {
         if (i) line.text.push_back(' ');
         line.text += page.words[line.words[i]].text;
@@ -241,8 +239,8 @@ Result<std::vector<FindMatch>> Find(const PageLayout& page, std::string_view que
            it != std::sregex_iterator(); ++it) {
         if (it->length() == 0) continue;
         const size_t begin = static_cast<size_t>(it->position());
-        add(page.lines[l], begin, begin + static_cast<size_t>(it->length()), 1.0,
-            MatchKind::kRegex, l);
+        add(page.lines[l], begin, begin + static_cast<size_t>(it->length()), 1.0, MatchKind::kRegex,
+            l);
       }
     }
   } else {
@@ -261,8 +259,8 @@ Result<std::vector<FindMatch>> Find(const PageLayout& page, std::string_view que
       std::vector<bool> covered(line.text.size() + 1, false);
       for (size_t i = 0; i + static_cast<size_t>(query_words) <= starts.size(); ++i) {
         const size_t begin = starts[i];
-        const size_t end = (i + query_words < starts.size() ? starts[i + query_words] - 1
-                                                            : line.text.size());
+        const size_t end =
+            (i + query_words < starts.size() ? starts[i + query_words] - 1 : line.text.size());
         const std::string_view span(line.text.data() + begin, end - begin);
         if (span == query) {
           add(line, begin, end, 1.0, MatchKind::kExact, l);

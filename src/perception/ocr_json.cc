@@ -209,8 +209,8 @@ std::string CompactTextJson(const OcrOutcome& outcome, std::string_view text, si
   std::string best;
   while (lo <= hi) {
     const size_t mid = Utf8Prefix(text, lo + (hi - lo) / 2);
-    std::string candidate = head + ",\"truncated\":true,\"text_bytes\":" +
-                            std::to_string(text.size()) + ",\"text\":";
+    std::string candidate =
+        head + ",\"truncated\":true,\"text_bytes\":" + std::to_string(text.size()) + ",\"text\":";
     AppendJsonString(&candidate, text.substr(0, mid));
     candidate.push_back('}');
     if (candidate.size() <= budget) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 namespace brainstem::perception {
 namespace {
@@ -16,6 +17,22 @@ bool CenterInside(const OcrBox& word, const OcrBox& region) {
   const int cx = word.x + word.w / 2;
   const int cy = word.y + word.h / 2;
   return cx >= region.x && cx < region.right() && cy >= region.y && cy < region.bottom();
+}
+
+// Mean of the outermost ring of pixels: the piece's background.
+int RingMean(const GrayView& v) {
+  int64_t sum = 0;
+  int64_t n = 0;
+  for (int x = 0; x < v.width; ++x) {
+    sum += v.data[x] + v.data[static_cast<size_t>(v.height - 1) * v.stride + x];
+    n += 2;
+  }
+  for (int y = 1; y + 1 < v.height; ++y) {
+    sum += v.data[static_cast<size_t>(y) * v.stride] +
+           v.data[static_cast<size_t>(y) * v.stride + v.width - 1];
+    n += 2;
+  }
+  return n == 0 ? 255 : static_cast<int>(sum / n);
 }
 
 // A region prepared for reading: its padded grey crop (polarity fixed) and its pieces.
@@ -82,8 +99,12 @@ Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& o
     w.region = regions[i];
     w.padded = Inflate(regions[i], pad, width, height);
     Crop(gray, w.padded, &w.crop);
-    if (options.polarity_fix) NormalizePolarity(&w.crop, options.polarity_radius);
   }
+  // Pieces on a dark background (their padding ring is dark) are read inverted: light text
+  // on dark buttons and title bars becomes dark on light. Deciding per piece rather than per
+  // pixel leaves no halo at the edge of a dark area (a per-pixel local-mean rule ate the first
+  // letters of lines next to a window border).
+  std::vector<std::unique_ptr<GrayImage>> inverted;
   for (size_t i = 0; i < work.size(); ++i) {
     RegionWork& w = work[i];
     const GrayView view = w.crop.view();
@@ -101,6 +122,14 @@ Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& o
       Piece piece;
       piece.image = {view.data + static_cast<size_t>(p.y) * view.stride + p.x, p.w, p.h,
                      view.stride};
+      if (options.polarity_fix && RingMean(piece.image) < 128) {
+        auto copy = std::make_unique<GrayImage>();
+        Crop(w.crop, p, copy.get());
+        for (uint8_t& v : copy->pixels) v = static_cast<uint8_t>(255 - v);
+        piece.image = copy->view();
+        inverted.push_back(std::move(copy));
+        ++stats.pieces_inverted;
+      }
       piece.psm = !options.xy_cut                  ? options.whole_psm
                   : p.h <= options.max_line_height ? kPsmSingleLine
                                                    : options.whole_psm;

@@ -25,12 +25,12 @@ struct PipelineOptions {
   int tile_size = 128;
   int whole_psm = kPsmSparseText;  // pieces taller than a line (and the "tesseract" mode)
   bool polarity_fix = true;
-  int polarity_radius = 16;
+  int polarity_radius = 16;  // padding around re-read regions (background context)
   // "xycut": cut regions into lines/pieces and read each (lines with PSM 7);
   // "tesseract": hand each region to Tesseract whole with whole_psm.
   bool xy_cut = true;
-  int min_column_gap = 16;  // pixels of background that separate two pieces on one row
-  int max_line_height = 40;  // pieces up to this tall are read as one line (PSM 7)
+  int min_column_gap = 16;    // pixels of background that separate two pieces on one row
+  int max_line_height = 40;   // pieces up to this tall are read as one line (PSM 7)
   float min_confidence = 30;  // words below this are dropped (icons, borders read as text)
   // Above this fraction of the frame's area changed, everything is re-read.
   double full_reread_fraction = 0.6;
@@ -49,15 +49,16 @@ struct Piece {
 using PieceReader = std::function<void(std::vector<Piece>* pieces)>;
 
 struct OcrStats {
-  bool cache_hit = false;     // identical frame: answered from the cache
-  bool full_read = false;     // no usable previous frame (first, new size) or too much changed
+  bool cache_hit = false;  // identical frame: answered from the cache
+  bool full_read = false;  // no usable previous frame (first, new size) or too much changed
   int tiles = 0;
   int tiles_changed = 0;
-  int regions = 0;            // regions re-read
-  int pieces = 0;             // engine calls
-  int64_t pixels_read = 0;    // area handed to the engine
+  int regions = 0;          // regions re-read
+  int pieces = 0;           // engine calls
+  int pieces_inverted = 0;  // of which read inverted (light text on a dark background)
+  int64_t pixels_read = 0;  // area handed to the engine
   double hash_ms = 0;
-  double prepare_ms = 0;      // grey, planning, polarity, cutting
+  double prepare_ms = 0;  // grey, planning, polarity, cutting
   double ocr_ms = 0;
   double total_ms = 0;
 };

@@ -153,8 +153,7 @@ void OcrService::RunFrame(Worker* worker, std::unique_ptr<OcrJob> job) {
     std::lock_guard lock(stream->mu);
     return AnalyzeFrame(
         job->frame, options_.pipeline,
-        [this, worker](std::vector<Piece>* pieces) { ReadPieces(worker, pieces); },
-        &stream->state);
+        [this, worker](std::vector<Piece>* pieces) { ReadPieces(worker, pieces); }, &stream->state);
   }();
   if (metrics_) {
     if (outcome.ok()) {

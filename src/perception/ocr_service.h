@@ -41,10 +41,10 @@ struct OcrServiceOptions {
 };
 
 struct OcrJob {
-  FrameView frame;                      // borrowed until `done` runs
-  std::shared_ptr<const void> pixels;   // keeps the frame's memory alive when owned elsewhere
-  std::string stream = "default";       // which cache to compare against
-  TimePoint deadline{};                 // TimePoint{} = none
+  FrameView frame;                     // borrowed until `done` runs
+  std::shared_ptr<const void> pixels;  // keeps the frame's memory alive when owned elsewhere
+  std::string stream = "default";      // which cache to compare against
+  TimePoint deadline{};                // TimePoint{} = none
   std::function<void(Result<OcrOutcome>&&)> done;
 };
 
@@ -85,8 +85,8 @@ class OcrService {
   void ReadPieces(Worker* worker, std::vector<Piece>* pieces);
   void ReadOne(Worker* worker, Piece* piece);
   struct Stream {
-    std::mutex mu;      // held while a frame of this stream is analysed
-    StreamState state;  // guarded by mu
+    std::mutex mu;           // held while a frame of this stream is analysed
+    StreamState state;       // guarded by mu
     uint64_t last_used = 0;  // guarded by streams_mu_
   };
   std::shared_ptr<Stream> FindStream(const std::string& name);
@@ -99,13 +99,13 @@ class OcrService {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<OcrJob>> frames_;  // guarded by mu_
-  std::deque<PieceTask> pieces_;                 // guarded by mu_
-  bool stopping_ = false;                        // guarded by mu_
+  std::deque<PieceTask> pieces_;                // guarded by mu_
+  bool stopping_ = false;                       // guarded by mu_
 
   std::mutex streams_mu_;
   // shared_ptr: a stream dropped from the map stays alive while a worker still reads it.
   std::map<std::string, std::shared_ptr<Stream>> streams_;  // guarded by streams_mu_
-  uint64_t stream_clock_ = 0;              // guarded by streams_mu_
+  uint64_t stream_clock_ = 0;                               // guarded by streams_mu_
 };
 
 }  // namespace brainstem::perception

@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "perception/layout.h"
 
@@ -120,27 +121,69 @@ ChangePlan PlanRereads(const TileHashes& before, const TileHashes& now,
 
 namespace {
 
-bool RowUniform(const GrayView& img, int y, int x0, int x1) {
-  const uint8_t* row = img.data + static_cast<size_t>(y) * img.stride;
-  uint8_t lo = row[x0], hi = row[x0];
-  for (int x = x0 + 1; x < x1; ++x) {
-    lo = std::min(lo, row[x]);
-    hi = std::max(hi, row[x]);
+// The content mask: a pixel is background when it lies in a horizontal or vertical run of
+// near-equal values at least kRun long (window and button fills, borders, rules); what is left
+// is glyph strokes and other small detail. Cutting on this mask, not on raw uniformity, lets
+// the cut separate text from the window edges next to it.
+constexpr int kRun = 24;
+
+struct Mask {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> content;
+  bool at(int x, int y) const { return content[static_cast<size_t>(y) * width + x] != 0; }
+};
+
+Mask ContentMask(const GrayView& img) {
+  Mask m;
+  m.width = img.width;
+  m.height = img.height;
+  m.content.assign(static_cast<size_t>(img.width) * img.height, 1);
+  auto near = [](uint8_t a, uint8_t b) { return std::abs(int{a} - int{b}) <= 8; };
+  for (int y = 0; y < img.height; ++y) {
+    const uint8_t* row = img.data + static_cast<size_t>(y) * img.stride;
+    int start = 0;
+    for (int x = 1; x <= img.width; ++x) {
+      if (x < img.width && near(row[x], row[start])) continue;
+      if (x - start >= kRun) {
+        std::fill_n(m.content.begin() + static_cast<std::ptrdiff_t>(y) * img.width + start,
+                    x - start, 0);
+      }
+      start = x;
+    }
   }
-  return hi - lo <= 24;
+  std::vector<int> start(static_cast<size_t>(img.width), 0);
+  for (int y = 1; y <= img.height; ++y) {
+    const uint8_t* row = img.data + static_cast<size_t>(std::min(y, img.height - 1)) * img.stride;
+    for (int x = 0; x < img.width; ++x) {
+      const int s0 = start[static_cast<size_t>(x)];
+      if (y < img.height && near(row[x], img.data[static_cast<size_t>(s0) * img.stride + x])) {
+        continue;
+      }
+      if (y - s0 >= kRun) {
+        for (int k = s0; k < y; ++k) m.content[static_cast<size_t>(k) * img.width + x] = 0;
+      }
+      start[static_cast<size_t>(x)] = y;
+    }
+  }
+  return m;
 }
 
-bool ColumnUniform(const GrayView& img, int x, int y0, int y1) {
-  uint8_t lo = img.data[static_cast<size_t>(y0) * img.stride + x], hi = lo;
-  for (int y = y0 + 1; y < y1; ++y) {
-    const uint8_t v = img.data[static_cast<size_t>(y) * img.stride + x];
-    lo = std::min(lo, v);
-    hi = std::max(hi, v);
+bool RowUniform(const Mask& m, int y, int x0, int x1) {
+  for (int x = x0; x < x1; ++x) {
+    if (m.at(x, y)) return false;
   }
-  return hi - lo <= 24;
+  return true;
 }
 
-void Cut(const GrayView& img, OcrBox box, bool horizontal, int depth, int min_column_gap,
+bool ColumnUniform(const Mask& m, int x, int y0, int y1) {
+  for (int y = y0; y < y1; ++y) {
+    if (m.at(x, y)) return false;
+  }
+  return true;
+}
+
+void Cut(const Mask& img, OcrBox box, bool horizontal, int depth, int min_column_gap,
          std::vector<OcrBox>* out) {
   std::vector<OcrBox> parts;
   if (horizontal) {
@@ -193,7 +236,8 @@ void Cut(const GrayView& img, OcrBox box, bool horizontal, int depth, int min_co
 std::vector<OcrBox> XyCut(const GrayView& image, int min_column_gap) {
   std::vector<OcrBox> out;
   if (image.width <= 0 || image.height <= 0) return out;
-  Cut(image, {0, 0, image.width, image.height}, true, 0, min_column_gap, &out);
+  const Mask mask = ContentMask(image);
+  Cut(mask, {0, 0, image.width, image.height}, true, 0, min_column_gap, &out);
   return out;
 }
 

@@ -50,8 +50,8 @@ struct X11Capture::Impl {
   Result<xcb_shm_seg_t> Attach(int fd) {
     struct stat st {};
     if (fstat(fd, &st) != 0) return InvalidArgumentError("capture: fstat of the target fd failed");
-    const auto key = std::make_pair(static_cast<uint64_t>(st.st_dev),
-                                    static_cast<uint64_t>(st.st_ino));
+    const auto key =
+        std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
     if (auto it = segments.find(key); it != segments.end()) return it->second;
     const int copy = dup(fd);
     if (copy < 0) return InternalError("capture: dup failed");
@@ -72,19 +72,17 @@ struct X11Capture::Impl {
 X11Capture::X11Capture(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 X11Capture::~X11Capture() = default;
 
-Result<std::unique_ptr<X11Capture>> X11Capture::Open(const std::string& display,
-                                                     bool prefer_shm) {
+Result<std::unique_ptr<X11Capture>> X11Capture::Open(const std::string& display, bool prefer_shm) {
   auto impl = std::make_unique<Impl>();
   int screen_number = 0;
-  impl->connection =
-      xcb_connect(display.empty() ? nullptr : display.c_str(), &screen_number);
+  impl->connection = xcb_connect(display.empty() ? nullptr : display.c_str(), &screen_number);
   if (xcb_connection_has_error(impl->connection) != 0) {
-    return UnavailableError("capture: cannot connect to X display '" +
-                            (display.empty() ? std::string(std::getenv("DISPLAY") != nullptr
-                                                               ? std::getenv("DISPLAY")
-                                                               : "(DISPLAY unset)")
-                                             : display) +
-                            "'");
+    return UnavailableError(
+        "capture: cannot connect to X display '" +
+        (display.empty() ? std::string(std::getenv("DISPLAY") != nullptr ? std::getenv("DISPLAY")
+                                                                         : "(DISPLAY unset)")
+                         : display) +
+        "'");
   }
   const xcb_setup_t* setup = xcb_get_setup(impl->connection);
   xcb_screen_iterator_t it = xcb_setup_roots_iterator(setup);
@@ -113,8 +111,8 @@ Result<std::unique_ptr<X11Capture>> X11Capture::Open(const std::string& display,
   capture->height_ = screen->height_in_pixels;
   if (!prefer_shm) return capture;
 
-  xcb_shm_query_version_reply_t* version = xcb_shm_query_version_reply(
-      im.connection, xcb_shm_query_version(im.connection), nullptr);
+  xcb_shm_query_version_reply_t* version =
+      xcb_shm_query_version_reply(im.connection, xcb_shm_query_version(im.connection), nullptr);
   const bool has_fd_attach =
       version != nullptr &&
       (version->major_version > 1 || (version->major_version == 1 && version->minor_version >= 2));
@@ -209,8 +207,8 @@ Result<CapturedFrame> X11Capture::Capture(bool with_checksum) {
   Impl& im = *impl_;
   if (im.own_map == nullptr) {
     im.own_size = size_t{stride()} * height_;
-    void* map = mmap(nullptr, im.own_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+    void* map =
+        mmap(nullptr, im.own_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED) return InternalError("capture: mmap failed");
     im.own_map = static_cast<uint8_t*>(map);
   }

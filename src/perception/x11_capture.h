@@ -18,7 +18,7 @@
 namespace brainstem::perception {
 
 struct CapturedFrame {
-  FrameView view;            // valid until the next capture or destruction
+  FrameView view;             // valid until the next capture or destruction
   uint64_t timestamp_ns = 0;  // CLOCK_MONOTONIC when the capture completed
   uint64_t sequence = 0;      // 1, 2, ... per X11Capture
   uint64_t checksum = 0;      // xxh3-64 of the payload when asked for, else 0

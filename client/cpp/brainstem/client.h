@@ -101,6 +101,11 @@ class FrameBuffer {
   // Pixels go here: `capacity()` bytes in the shared region. Valid until submitted or destroyed.
   uint8_t* data() const { return data_; }
   uint64_t capacity() const { return capacity_; }
+  // The shared region's memfd and the byte offset of data() in it, for producers that write
+  // through their own mapping (an X server attaching the fd with MIT-SHM). The fd stays owned
+  // by the client and valid while this buffer lives.
+  int region_fd() const { return region_fd_; }
+  uint64_t region_offset() const { return region_offset_; }
   bool valid() const { return data_ != nullptr; }
 
  private:
@@ -109,6 +114,8 @@ class FrameBuffer {
   ShmClient* owner_ = nullptr;
   uint8_t* data_ = nullptr;
   uint64_t capacity_ = 0;
+  int region_fd_ = -1;
+  uint64_t region_offset_ = 0;
   uint32_t slot_ = 0;
   void Release();
 };

@@ -115,6 +115,9 @@ uint64_t RandomSeed() {
 struct ShmClient::Session {
   int socket_fd = -1;
   int doorbell_fd = -1;
+  // Kept open so that a producer (e.g. an X server via MIT-SHM) can write frames straight into
+  // a frame slot: FrameBuffer::region_fd().
+  int region_fd = -1;
   uint8_t* base = nullptr;
   uint64_t size = 0;
   shm::RegionHeader* header = nullptr;
@@ -133,6 +136,7 @@ struct ShmClient::Session {
   ~Session() {
     if (base != nullptr) ::munmap(base, size);
     if (doorbell_fd >= 0) ::close(doorbell_fd);
+    if (region_fd >= 0) ::close(region_fd);
     if (socket_fd >= 0) ::close(socket_fd);
   }
 
@@ -430,7 +434,8 @@ Result<std::shared_ptr<ShmClient::Session>> Handshake(const std::string& path,
   }
   const int memfd = fds[0];
   session->doorbell_fd = fds[1];
-  fds.pop_back();  // the doorbell now belongs to the session; the closer closes the memfd
+  session->region_fd = memfd;
+  fds.clear();  // both descriptors now belong to the session
   struct stat st {};
   if (::fstat(memfd, &st) != 0) return InternalError(Errno("shm: fstat region"));
   if (st.st_size < static_cast<off_t>(shm::kHeaderSize)) {
@@ -466,6 +471,8 @@ FrameBuffer& FrameBuffer::operator=(FrameBuffer&& other) noexcept {
     owner_ = std::exchange(other.owner_, nullptr);
     data_ = std::exchange(other.data_, nullptr);
     capacity_ = std::exchange(other.capacity_, 0);
+    region_fd_ = std::exchange(other.region_fd_, -1);
+    region_offset_ = std::exchange(other.region_offset_, 0);
     slot_ = other.slot_;
   }
   return *this;
@@ -619,6 +626,8 @@ Result<FrameBuffer> ShmClient::AcquireFrameBuffer() {
   buffer.owner_ = this;
   buffer.data_ = s.pixels(index);
   buffer.capacity_ = s.header->frame_capacity;
+  buffer.region_fd_ = s.region_fd;
+  buffer.region_offset_ = static_cast<uint64_t>(buffer.data_ - s.base);
   buffer.slot_ = index;
   buffer.session_ = std::move(session);
   return buffer;

@@ -48,8 +48,9 @@ inline constexpr int kPsmSparseText = 11;  // text anywhere, no order assumed (w
 
 struct OcrEngineOptions {
   std::string language = "eng";
-  std::string tessdata_dir;  // "" = Tesseract's default (Debian: /usr/share/tesseract-ocr/5/tessdata)
-  int dpi = 96;              // source resolution passed to Tesseract (screens: ~96)
+  std::string
+      tessdata_dir;  // "" = Tesseract's default (Debian: /usr/share/tesseract-ocr/5/tessdata)
+  int dpi = 96;      // source resolution passed to Tesseract (screens: ~96)
 };
 
 class OcrEngine {

@@ -25,8 +25,7 @@ class TesseractEngine final : public OcrEngine {
     // Init prints its own diagnostics to stderr on failure; the message we return names the
     // language and directory instead.
     if (api_.Init(datapath, options.language.c_str(), tesseract::OEM_LSTM_ONLY) != 0) {
-      return NotFoundError("ocr: Tesseract cannot load language '" + options.language +
-                           "' from " +
+      return NotFoundError("ocr: Tesseract cannot load language '" + options.language + "' from " +
                            (datapath != nullptr ? options.tessdata_dir
                                                 : std::string("its default tessdata directory")) +
                            " (install tesseract-ocr-" + options.language +

@@ -7,6 +7,9 @@
 
 #include "transport/http/dashboard_page.h"
 #include "transport/http/error_response.h"
+#ifdef BRAINSTEM_HAVE_OCR
+#include "transport/http/ocr_api.h"
+#endif
 #include "transport/http/json_writer.h"
 #include "transport/http/predict_request.h"
 
@@ -170,7 +173,9 @@ void CarlaApi::Handle(HttpRequest&& request, Responder responder) {
       {"/metadata", http::verb::get},  {"/warmup", http::verb::post},
       {"/versions", http::verb::get},  {"/metrics", http::verb::get},
       {"/openapi.json", http::verb::get}, {"/v1/status", http::verb::get},
-      {"/", http::verb::get},             {"/dashboard", http::verb::get},
+      {"/dashboard", http::verb::get},
+      {"/v1/ocr", http::verb::post},      {"/v1/ocr/find", http::verb::post},
+      {"/v1/ocr/info", http::verb::get},
   };
   for (const Route& route : kRoutes) {
     if (route.path != path) continue;
@@ -188,14 +193,33 @@ void CarlaApi::Handle(HttpRequest&& request, Responder responder) {
     if (path == "/versions") return Versions(responder);
     if (path == "/metrics") return Metrics(responder);
     if (path == "/v1/status") return StatusRoute(request, responder);
-    if (path == "/" || path == "/dashboard") return Dashboard(responder);
+    if (path == "/dashboard") return Dashboard(responder);
+    if (path.starts_with("/v1/ocr")) return Ocr(path, std::move(request), responder);
     return OpenApi(responder);
   }
   responder.set_route("unknown");
   responder.Send(MakeErrorResponse(http::status::not_found, "NOT_FOUND",
                                    "no route " + std::string(path) +
                                        " (routes: /healthz, /metadata, /predict, /warmup, "
-                                       "/versions, /metrics, /openapi.json, /v1/status, /dashboard)",
+                                       "/versions, /metrics, /openapi.json, /v1/status, /dashboard, "
+                                       "/v1/ocr, /v1/ocr/find, /v1/ocr/info)",
+                                   responder.request_id()));
+}
+
+void CarlaApi::Ocr(std::string_view path, HttpRequest&& request, Responder& responder) {
+#ifdef BRAINSTEM_HAVE_OCR
+  if (ocr_ != nullptr) {
+    if (path == "/v1/ocr") return ocr_->Ocr(std::move(request), responder);
+    if (path == "/v1/ocr/find") return ocr_->Find(std::move(request), responder);
+    return ocr_->Info(responder);
+  }
+#else
+  (void)request;
+#endif
+  (void)path;
+  responder.Send(MakeErrorResponse(http::status::service_unavailable, "SERVICE_UNAVAILABLE",
+                                   "OCR is not enabled on this server (ocr.enabled is false, or "
+                                   "brainstem was built without Tesseract: BRAINSTEM_WITH_OCR)",
                                    responder.request_id()));
 }
 

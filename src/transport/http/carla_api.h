@@ -1,6 +1,6 @@
 // CarlaApi: the CarlaRL Policy-as-a-Service HTTP API on top of a loaded model:
 //   GET /healthz, GET /metadata, POST /predict, POST /warmup, GET /versions, GET /metrics,
-//   GET /openapi.json, GET /v1/status (StatusApi), GET / and /dashboard (the live dashboard
+//   GET /openapi.json, GET /v1/status (StatusApi), GET /dashboard (the live dashboard
 //   page), OPTIONS (CORS preflight). It maps the wire schema onto the model's
 //   columns (via PolicyIo), hands work to the scheduler and writes responses; it owns no
 //   threads and never blocks an I/O thread on inference.
@@ -17,6 +17,8 @@
 
 namespace brainstem {
 
+class OcrApi;  // transport/http/ocr_api.h (screen perception, issue #4)
+
 class CarlaApi {
  public:
   // All pointers must outlive the CarlaApi.
@@ -27,6 +29,10 @@ class CarlaApi {
   void SetStatusInfo(StatusInfo info) { status_.SetInfo(std::move(info)); }
 
   void Handle(HttpRequest&& request, Responder responder);
+
+  // Routes /v1/ocr, /v1/ocr/find and /v1/ocr/info to `ocr` (borrowed; must outlive this).
+  // Without one (OCR not built or ocr.enabled false) those routes answer 503.
+  void set_ocr(OcrApi* ocr) { ocr_ = ocr; }
 
   // Answers requests the server rejected before routing (413, 400).
   static HttpResponse EarlyError(http::status status, const std::string& message,
@@ -39,6 +45,7 @@ class CarlaApi {
   void Warmup(HttpRequest&& request, Responder& responder);
   void Versions(Responder& responder);
   void Metrics(Responder& responder);
+  void Ocr(std::string_view path, HttpRequest&& request, Responder& responder);
   void OpenApi(Responder& responder);
   void Preflight(const HttpRequest& request, Responder& responder);
   void StatusRoute(const HttpRequest& request, Responder& responder);
@@ -47,6 +54,7 @@ class CarlaApi {
   const Config* config_;
   LoadedModel* model_;
   ServerMetrics* metrics_;
+  OcrApi* ocr_ = nullptr;
   const std::string git_;
   std::string metadata_json_;  // built once: nothing in it changes while serving
   StatusApi status_;

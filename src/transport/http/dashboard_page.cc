@@ -48,7 +48,7 @@ const std::string& DashboardPage() {
   <div class="kv"><span>status</span><b id="state">connecting</b></div>
 </header>
 <main>
-  <div class="panel"><h2>Latency, HTTP round trip <small id="lat-now">µs</small></h2>
+  <div class="panel"><h2>Latency, HTTP /predict (server time) <small id="lat-now">µs</small></h2>
     <canvas id="c-latency"></canvas></div>
   <div class="panel"><h2>Latency histogram, last window <small>HTTP, µs</small></h2>
     <canvas id="c-hist"></canvas></div>
@@ -79,6 +79,11 @@ const std::string& DashboardPage() {
 </main>
 <script>
 "use strict";
+// Errors are also written into the page (body[data-errors]) so that a headless test can
+// read them from the DOM; samples counts polls that were drawn.
+window.addEventListener("error", e => {
+  document.body.dataset.errors = (document.body.dataset.errors || "") + e.message + "; ";
+});
 const HISTORY = 120;        // points kept per series (2 minutes at one poll per second)
 const COLORS = ["#4aa3ff", "#ffb347", "#ff6b6b", "#5fd38d", "#c792ea", "#f7d154", "#7fdbda"];
 const history = { t: [] };
@@ -174,7 +179,7 @@ function barChart(id, labels, values, unit, fixedMax) {
     return;
   }
   const slot = (w - 4 - left) / values.length;
-  const every = Math.max(1, Math.ceil(values.length / 12));
+  const every = Math.max(1, Math.ceil(values.length / 8));
   values.forEach((v, i) => {
     const x = left + i * slot + slot * 0.15, bw = Math.max(1, slot * 0.7);
     const bh = (bottom - top) * Math.min(v || 0, max) / max;
@@ -197,7 +202,7 @@ function table(id, rows) {
   });
 }
 
-function bucketLabel(le) { return le === null ? "+Inf" : fmt(le, le < 10 ? 0 : undefined); }
+function bucketLabel(le) { return le === null ? "+Inf" : fmt(le, 0); }
 
 let staticDone = false;
 function render(s) {
@@ -283,8 +288,11 @@ async function poll() {
     const s = await r.json();
     history.t.push(Date.now());
     render(s);
+    document.body.dataset.samples = String(history.t.length);
     state.textContent = "live"; state.className = "ok";
   } catch (e) {
+    console.error("dashboard: " + e.message);
+    document.body.dataset.errors = (document.body.dataset.errors || "") + e.message + "; ";
     state.textContent = "unreachable (" + e.message + ")"; state.className = "bad";
   }
   setTimeout(poll, 1000);

@@ -232,8 +232,8 @@ std::string StatusApi::Render(double window_seconds) {
   o.append("]}");
 
   o.append(",\"rates\":{\"requests_per_s\":");
-  AppendJsonNumber(&o, rate(now.http_requests + now.shm_requests,
-                            base.http_requests + base.shm_requests));
+  AppendJsonNumber(
+      &o, rate(now.http_requests + now.shm_requests, base.http_requests + base.shm_requests));
   o.append(",\"http_requests_per_s\":");
   AppendJsonNumber(&o, rate(now.http_requests, base.http_requests));
   o.append(",\"shm_requests_per_s\":");

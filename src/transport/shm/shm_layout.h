@@ -126,7 +126,11 @@ struct FrameSlot {
   uint64_t payload_bytes;
   uint64_t checksum;
   uint64_t t_submit_ns;
-  uint32_t request;  // what to do with the frame: 0 = verify and acknowledge (OCR: issue #4)
+  // What to do with the frame: 0 = verify and acknowledge; with OCR (docs/perception.md)
+  // 1 = OCR text, 2 = find (query written by the client into `result`/`result_length`),
+  // 3 = text in a region (query "x,y,w,h" the same way). Answers are JSON in `result`, with
+  // "truncated": true when they did not fit.
+  uint32_t request;
   uint32_t reserved;
   alignas(64) SlotResponse response;
   uint32_t result_length;

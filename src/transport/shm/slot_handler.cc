@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -93,7 +94,7 @@ int SlotHandler::Poll(const std::shared_ptr<Session>& session) {
       continue;
     }
     ++claimed;
-    HandleFrame(*session, i);
+    HandleFrame(session, i);
   }
   return claimed;
 }
@@ -212,46 +213,95 @@ void SlotHandler::HandleTensor(const std::shared_ptr<Session>& session, uint32_t
   }
 }
 
-void SlotHandler::HandleFrame(const Session& session, uint32_t index) {
+void SlotHandler::HandleFrame(const std::shared_ptr<Session>& session_ptr, uint32_t index) {
+  const Session& session = *session_ptr;
   const uint64_t received_ns = MonotonicNowNs();
   const RegionView& view = session.view();
   FrameSlot* slot = view.frame_slot(index);
-  const FrameRequest request = ReadFrameRequest(*slot);
+  FrameRequest request = ReadFrameRequest(*slot);
+  // Kinds 2 and 3 carry their query in `result`: copy it out before the answer overwrites it.
+  std::string query;
+  if (request.request == kFrameRequestOcrFind || request.request == kFrameRequestOcrRegion) {
+    const uint32_t length = std::min<uint32_t>(ReadOnce(slot->result_length),
+                                               static_cast<uint32_t>(kFrameResultCapacity));
+    query.assign(slot->result, length);
+  }
   BeginResponse(&slot->response, request.sequence, received_ns);
   slot->result_length = 0;
   slot->result[0] = '\0';
+  auto finish = [&] {
+    slot->response.t_done_ns = MonotonicNowNs();
+    Publish(slot->state, slot->client_waiting);
+  };
 
+  // The geometry rules are the same for every kind; validation knows only kind 0.
+  const uint32_t kind = request.request;
+  if (kind != kFrameRequestVerify && options_.frame_consumer != nullptr) request.request = 0;
   if (Status s = ValidateFrameRequest(request, view.geometry); !s.ok()) {
     metrics_->shm_bad_slots_total.fetch_add(1, std::memory_order_relaxed);
     WriteError(&slot->response, ToShmStatus(s.code()), s.message());
-  } else {
-    const ChecksumKind kind = session.region().checksum();
-    const uint64_t start_ns = MonotonicNowNs();
-    // Verified where the client wrote it: the pixels are never copied.
-    const bool matches =
-        kind == ChecksumKind::kNone ||
-        Checksum(kind, view.frame_pixels(index), request.payload_bytes) == request.checksum;
-    const uint64_t end_ns = MonotonicNowNs();
-    slot->response.t_compute_start_ns = start_ns;
-    slot->response.t_compute_end_ns = end_ns;
-    if (!matches) {
-      metrics_->shm_checksum_failures_total.fetch_add(1, std::memory_order_relaxed);
-      WriteError(&slot->response, ShmStatus::kChecksumMismatch,
-                 "checksum: the frame's pixels do not match its " +
-                     std::string(ChecksumKindName(kind)) + " checksum");
-    } else {
-      metrics_->shm_frames_total.fetch_add(1, std::memory_order_relaxed);
-      metrics_->shm_frame_bytes_total.fetch_add(request.payload_bytes, std::memory_order_relaxed);
-      const std::string result = "{\"bytes\":" + std::to_string(request.payload_bytes) +
-                                 ",\"verify_us\":" + std::to_string((end_ns - start_ns) / 1000) +
-                                 "}";
-      std::memcpy(slot->result, result.data(), result.size());
-      slot->result[result.size()] = '\0';
-      slot->result_length = static_cast<uint32_t>(result.size());
-    }
+    return finish();
   }
-  slot->response.t_done_ns = MonotonicNowNs();
-  Publish(slot->state, slot->client_waiting);
+  const ChecksumKind checksum_kind = session.region().checksum();
+  const uint64_t start_ns = MonotonicNowNs();
+  // Verified where the client wrote it: the pixels are never copied.
+  const bool matches = checksum_kind == ChecksumKind::kNone ||
+                       Checksum(checksum_kind, view.frame_pixels(index), request.payload_bytes) ==
+                           request.checksum;
+  const uint64_t end_ns = MonotonicNowNs();
+  slot->response.t_compute_start_ns = start_ns;
+  slot->response.t_compute_end_ns = end_ns;
+  if (!matches) {
+    metrics_->shm_checksum_failures_total.fetch_add(1, std::memory_order_relaxed);
+    WriteError(&slot->response, ShmStatus::kChecksumMismatch,
+               "checksum: the frame's pixels do not match its " +
+                   std::string(ChecksumKindName(checksum_kind)) + " checksum");
+    return finish();
+  }
+  metrics_->shm_frames_total.fetch_add(1, std::memory_order_relaxed);
+  metrics_->shm_frame_bytes_total.fetch_add(request.payload_bytes, std::memory_order_relaxed);
+  if (kind == kFrameRequestVerify) {
+    const std::string result = "{\"bytes\":" + std::to_string(request.payload_bytes) +
+                               ",\"verify_us\":" + std::to_string((end_ns - start_ns) / 1000) +
+                               "}";
+    std::memcpy(slot->result, result.data(), result.size());
+    slot->result[result.size()] = '\0';
+    slot->result_length = static_cast<uint32_t>(result.size());
+    return finish();
+  }
+  // Other kinds run on the frame consumer's threads; the slot is answered from there. The
+  // session reference keeps the region mapped until then.
+  FrameConsumer::Frame frame;
+  frame.pixels = view.frame_pixels(index);
+  frame.width = request.width;
+  frame.height = request.height;
+  frame.stride = request.stride;
+  frame.format = request.format;
+  frame.request = kind;
+  frame.query = std::move(query);
+  frame.stream = "shm-" + std::to_string(reinterpret_cast<uintptr_t>(&session));
+  session_ptr->in_flight.fetch_add(1, std::memory_order_acq_rel);
+  Status s = options_.frame_consumer->Consume(
+      frame, [session_ptr, index](Status status, std::string result) {
+        FrameSlot* done_slot = session_ptr->view().frame_slot(index);
+        done_slot->response.t_compute_end_ns = MonotonicNowNs();
+        if (!status.ok()) {
+          WriteError(&done_slot->response, ToShmStatus(status.code()), status.message());
+        } else {
+          const size_t n = std::min(result.size(), kFrameResultCapacity);
+          std::memcpy(done_slot->result, result.data(), n);
+          done_slot->result[n] = '\0';
+          done_slot->result_length = static_cast<uint32_t>(n);
+        }
+        done_slot->response.t_done_ns = MonotonicNowNs();
+        Publish(done_slot->state, done_slot->client_waiting);
+        session_ptr->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+      });
+  if (!s.ok()) {
+    session_ptr->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    WriteError(&slot->response, ToShmStatus(s.code()), s.message());
+    return finish();
+  }
 }
 
 }  // namespace brainstem::shm

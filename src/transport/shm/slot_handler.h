@@ -10,7 +10,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "engine/policy_io.h"
@@ -20,8 +22,43 @@
 
 namespace brainstem::shm {
 
+// Frame requests beyond 0 (verify and acknowledge) go to a FrameConsumer: screen perception
+// (OCR, docs/perception.md) implements it; the transport knows only this interface.
+// Request kinds (FrameSlot.request): 1 = OCR text, 2 = find (the query, UTF-8, is written by
+// the client into `result` with `result_length` before submitting), 3 = text of a region (the
+// query is "x,y,w,h"). The answer is JSON text in `result` (at most kFrameResultCapacity bytes,
+// with "truncated": true when something was left out).
+inline constexpr uint32_t kFrameRequestVerify = 0;
+inline constexpr uint32_t kFrameRequestOcrText = 1;
+inline constexpr uint32_t kFrameRequestOcrFind = 2;
+inline constexpr uint32_t kFrameRequestOcrRegion = 3;
+inline constexpr size_t kFrameResultCapacity = sizeof(FrameSlot::result) - 1;  // NUL-terminated
+
+class FrameConsumer {
+ public:
+  struct Frame {
+    const uint8_t* pixels = nullptr;  // in the shared region, verified against its checksum
+    uint32_t width = 0;
+    uint32_t height = 0;
+    uint32_t stride = 0;
+    uint32_t format = 0;  // PixelFormat
+    uint32_t request = 0;
+    std::string query;     // kinds 2 and 3
+    std::string stream;    // which cache: one per client session
+  };
+  // Called with the outcome: OK and the result text (<= kFrameResultCapacity bytes), or an
+  // error status and message.
+  using Done = std::function<void(Status status, std::string result)>;
+  virtual ~FrameConsumer() = default;
+  // Starts work on `frame` (its pixels stay valid until `done` runs) and calls `done` exactly
+  // once, possibly on another thread; or refuses it (kUnimplemented for an unknown request,
+  // kUnavailable when busy), and then never calls `done`.
+  virtual Status Consume(const Frame& frame, Done done) = 0;
+};
+
 struct SlotHandlerOptions {
   int64_t request_timeout_ms = 0;  // deadline per tensor request; 0 = none
+  FrameConsumer* frame_consumer = nullptr;  // frame requests other than 0; borrowed
 };
 
 class SlotHandler {
@@ -42,7 +79,7 @@ class SlotHandler {
 
  private:
   void HandleTensor(const std::shared_ptr<Session>& session, uint32_t index);
-  void HandleFrame(const Session& session, uint32_t index);
+  void HandleFrame(const std::shared_ptr<Session>& session, uint32_t index);
 
   const PolicyIo* const io_;
   Scheduler* const scheduler_;
