@@ -119,6 +119,7 @@ int Serve(const ServeFlags& flags) {
   if (config.ocr.enabled) {
     perception::OcrServiceOptions ocr_options;
     ocr_options.workers = config.ocr.workers;
+    ocr_options.preload = config.ocr.preload;
     ocr_options.queue_capacity = config.ocr.queue_capacity;
     ocr_options.max_image_pixels = static_cast<uint64_t>(config.ocr.max_image_pixels);
     ocr_options.engine.language = config.ocr.language;

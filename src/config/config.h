@@ -94,6 +94,7 @@ struct TargetsConfig {
 // requests. Ignored by a build without OCR (BRAINSTEM_WITH_OCR off).
 struct OcrConfig {
   bool enabled = true;
+  bool preload = false;         // load Tesseract at start-up instead of on the first frame
   int workers = 1;              // threads, one Tesseract engine each
   std::string language = "eng";  // traineddata name(s), e.g. "eng" or "eng+deu"
   std::string tessdata_dir;     // "" = Tesseract's default directory

@@ -31,15 +31,16 @@ OcrService::OcrService(OcrServiceOptions options, ServerMetrics* metrics)
 Result<std::unique_ptr<OcrService>> OcrService::Create(OcrServiceOptions options,
                                                        ServerMetrics* metrics) {
   if (options.workers < 1) return InvalidArgumentError("ocr.workers: must be at least 1");
-  ASSIGN_OR_RETURN(const OcrPlugin* plugin, LoadOcrPlugin());
   std::unique_ptr<OcrService> service(new OcrService(std::move(options), metrics));
-  service->engine_version_ = plugin->version();
-  // Engines are created on the caller's thread (Tesseract keeps no thread affinity) so that a
-  // missing language fails Create instead of a worker.
   for (int i = 0; i < service->options_.workers; ++i) {
     auto worker = std::make_unique<Worker>();
     worker->index = i;
-    ASSIGN_OR_RETURN(worker->engine, plugin->create(service->options_.engine));
+    if (service->options_.preload) {
+      // On the caller's thread (Tesseract keeps no thread affinity) so that a missing language
+      // fails Create instead of a worker.
+      ASSIGN_OR_RETURN(const OcrPlugin* plugin, LoadOcrPlugin());
+      ASSIGN_OR_RETURN(worker->engine, plugin->create(service->options_.engine));
+    }
     service->workers_.push_back(std::move(worker));
   }
   for (auto& worker : service->workers_) {
@@ -174,7 +175,25 @@ void OcrService::RunFrame(Worker* worker, std::unique_ptr<OcrJob> job) {
   job->done(std::move(outcome));
 }
 
+std::string OcrService::engine_version() const {
+  Result<const OcrPlugin*> plugin = LoadOcrPlugin();
+  return plugin.ok() ? (*plugin)->version() : "unavailable: " + plugin.status().message();
+}
+
 void OcrService::ReadOne(Worker* worker, Piece* piece) {
+  if (worker->engine == nullptr) {  // first frame of this worker (no preload)
+    Result<const OcrPlugin*> plugin = LoadOcrPlugin();
+    if (!plugin.ok()) {
+      piece->status = plugin.status();
+      return;
+    }
+    Result<std::unique_ptr<OcrEngine>> engine = (*plugin)->create(options_.engine);
+    if (!engine.ok()) {
+      piece->status = engine.status();
+      return;
+    }
+    worker->engine = std::move(engine).value();
+  }
   Result<std::vector<OcrWord>> words = worker->engine->Recognize(piece->image, piece->psm);
   if (words.ok()) {
     piece->words = std::move(words).value();
