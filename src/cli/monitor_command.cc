@@ -81,7 +81,7 @@ std::string View(const ServerStatus& s, const std::string& url, int sample, doub
     o << "disabled\n";
   }
   o << "  ocr          images/s "
-    << (s.ocr_available ? Num(s.ocr_images_per_s) : std::string("n/a (no OCR model)")) << "\n";
+    << (s.ocr_available ? Num(s.ocr_images_per_s) : std::string("n/a (OCR off)")) << "\n";
   return o.str();
 }
 
@@ -132,12 +132,13 @@ int Monitor(const MonitorFlags& flags) {
   // Report: what was seen against the server's targets. A line with nothing to judge (no HTTP
   // traffic, no idle sample) is n/a and does not count.
   const TargetsConfig& t = first->targets;
-  std::vector<double> p50, p99, rss, rps, idle_cpu;
+  std::vector<double> p50, p99, rss, rps, idle_cpu, ocr_ips;
   for (const ServerStatus& s : samples) {
     if (s.http_p50_us) p50.push_back(*s.http_p50_us);
     if (s.http_p99_us) p99.push_back(*s.http_p99_us);
     rss.push_back(static_cast<double>(s.rss_bytes) / 1048576.0);
     rps.push_back(s.requests_per_s);
+    if (s.ocr_available && s.ocr_images_per_s) ocr_ips.push_back(*s.ocr_images_per_s);
     if (s.requests_per_s == 0) idle_cpu.push_back(s.cpu_percent);
   }
   const ServerStatus& last = samples.back();
@@ -196,7 +197,10 @@ int Monitor(const MonitorFlags& flags) {
   }
   std::ostringstream title;
   title << "report over " << samples.size() << " samples (median requests/s " << Num(Median(rps))
-        << ", max " << Num(Max(rps)) << "; OCR images/s n/a):";
+        << ", max " << Num(Max(rps)) << "; OCR images/s "
+        << (ocr_ips.empty() ? std::string("n/a") : "median " + Num(Median(ocr_ips)) + ", max " +
+                                                       Num(Max(ocr_ips)))
+        << "):";
   std::cout << "\n" << FormatReport(checks, title.str()) << std::flush;
   return Summarize(checks).ok ? 0 : 1;
 }

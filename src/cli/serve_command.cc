@@ -215,6 +215,9 @@ int Serve(const ServeFlags& flags) {
     StatusInfo info;
     info.pid = static_cast<int64_t>(getpid());
     if (shm_server != nullptr) info.shm_socket = shm_server->socket_path();
+#ifdef BRAINSTEM_HAVE_OCR
+    info.ocr_enabled = ocr_service != nullptr;
+#endif
     info.placement_rule = plan.rule;
     info.pinning = plan.pinning;
     for (const ThreadPlacement& t : plan.threads) {

@@ -133,6 +133,8 @@ StatusApi::Sample StatusApi::Take() const {
   s.frames = metrics_->shm_frames_total.load(std::memory_order_relaxed);
   s.frame_bytes = metrics_->shm_frame_bytes_total.load(std::memory_order_relaxed);
   s.checksum_failures = metrics_->shm_checksum_failures_total.load(std::memory_order_relaxed);
+  s.ocr_images = metrics_->ocr_images_total.load(std::memory_order_relaxed);
+  s.ocr_cache_hits = metrics_->ocr_cache_hits_total.load(std::memory_order_relaxed);
   s.rejected = metrics_->rejected_queue_full_total.load(std::memory_order_relaxed);
   return s;
 }
@@ -346,8 +348,26 @@ std::string StatusApi::Render(double window_seconds) {
   AppendJsonNumber(&o, metrics_->shm_client_deaths_total.load(std::memory_order_relaxed));
   o.append("}");
 
-  // No OCR model is served yet (issue #4); the field exists so that tools need not change.
-  o.append(",\"ocr\":{\"available\":false,\"images_per_s\":null}");
+  o.append(",\"ocr\":{\"available\":");
+  o.append(info_.ocr_enabled ? "true" : "false");
+  o.append(",\"images_per_s\":");
+  if (info_.ocr_enabled) {
+    AppendJsonNumber(&o, rate(now.ocr_images, base.ocr_images));
+  } else {
+    o.append("null");
+  }
+  o.append(",\"images_total\":");
+  AppendJsonNumber(&o, now.ocr_images);
+  o.append(",\"cache_hits_total\":");
+  AppendJsonNumber(&o, now.ocr_cache_hits);
+  {
+    const Histogram::Snapshot latency = metrics_->ocr_seconds.Read();
+    o.append(",\"p50_ms\":");
+    AppendJsonNumber(&o, latency.Quantile(0.5) * 1e3);
+    o.append(",\"p99_ms\":");
+    AppendJsonNumber(&o, latency.Quantile(0.99) * 1e3);
+  }
+  o.append("}");
 
   o.append(",\"placement\":{\"rule\":");
   AppendJsonString(&o, info_.placement_rule);

@@ -31,6 +31,7 @@ namespace brainstem {
 struct StatusInfo {
   int64_t pid = 0;         // 0: this process (getpid)
   std::string shm_socket;  // the shared-memory socket; empty when shm is off
+  bool ocr_enabled = false;  // an OCR service answers /v1/ocr and shm frame requests 1-3
   struct Thread {
     std::string name;        // e.g. "bs-io-0", "bs-sampler"
     std::string role;        // "io" | "model-worker" | "shm" | "background" | ...
@@ -66,6 +67,8 @@ class StatusApi {
     uint64_t frames = 0;
     uint64_t frame_bytes = 0;
     uint64_t checksum_failures = 0;
+    uint64_t ocr_images = 0;
+    uint64_t ocr_cache_hits = 0;
     uint64_t rejected = 0;
     double cpu_seconds = 0;
     Histogram::Snapshot request;
