@@ -21,11 +21,11 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBRAINSTEM_
   -DBRAINSTEM_WITH_ONNX=OFF "-DBRAINSTEM_SANITIZE=address;undefined" >/dev/null
 ninja -C build-asan -j"$(nproc)" "${sanitized_tests[@]}"
 (cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  ctest --output-on-failure -R "^($(IFS='|'; echo "${sanitized_tests[*]}"))$")
+  ctest --output-on-failure --timeout 600 -R "^($(IFS='|'; echo "${sanitized_tests[*]}"))$")
 
 echo "== ThreadSanitizer (scheduler, telemetry, shm server)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBRAINSTEM_WITH_TORCH=OFF \
   -DBRAINSTEM_WITH_ONNX=OFF -DBRAINSTEM_SANITIZE=thread >/dev/null
 ninja -C build-tsan -j"$(nproc)" scheduler_test telemetry_test shm_server_test
-(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure \
+(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 600 \
   -R "^(scheduler_test|telemetry_test|shm_server_test)$")
