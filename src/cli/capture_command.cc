@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -78,47 +79,26 @@ int Capture(const CaptureFlags& flags) {
   const bool zero_copy = client != nullptr && client->transport() == "shm" && x.using_shm() &&
                          flags.out.empty() && flags.raw_out.empty();
   uint64_t generation = client != nullptr ? client->generation() : 0;
-  for (int i = 0; zero_copy && (frames < 0 || i < frames); ++i) {
-    auto buffer = client->AcquireFrameBuffer();
-    if (!buffer.ok()) {
-      std::cerr << "brainstem capture: " << buffer.status().message() << "\n";
-      return 1;
+  for (int i = 0; frames < 0 || i < frames; ++i) {
+    std::optional<client::FrameBuffer> slot;  // zero copy: the frame slot the X server fills
+    Result<perception::CapturedFrame> frame = InternalError("not captured");
+    if (zero_copy) {
+      auto buffer = client->AcquireFrameBuffer();
+      if (!buffer.ok()) {
+        std::cerr << "brainstem capture: " << buffer.status().message() << "\n";
+        return 1;
+      }
+      if (client->generation() != generation) {
+        // The server restarted: the X server still holds the old region's segment.
+        std::cerr << "brainstem capture: the server restarted; run capture again\n";
+        return 1;
+      }
+      slot = std::move(buffer).value();
+      frame = x.CaptureInto(slot->region_fd(), slot->region_offset(), slot->data(),
+                            slot->capacity(), false);
+    } else {
+      frame = x.Capture(false);
     }
-    if (client->generation() != generation) {
-      // The server restarted: the X server still holds the old region's segment.
-      std::cerr << "brainstem capture: the server restarted; run capture again\n";
-      return 1;
-    }
-    auto frame = x.CaptureInto(buffer->region_fd(), buffer->region_offset(), buffer->data(),
-                               buffer->capacity(), false);
-    if (!frame.ok()) {
-      std::cerr << "brainstem capture: " << frame.status().message() << "\n";
-      return 1;
-    }
-    capture_ms.push_back(frame->capture_ms);
-    const perception::FrameView& v = frame->view;
-    client::FrameOptions options;
-    options.timestamp_ns = frame->timestamp_ns;
-    options.request = request;
-    const auto start = std::chrono::steady_clock::now();
-    auto ack = client->SubmitFrameBuffer(std::move(buffer).value(), v.width, v.height, v.stride,
-                                         client::PixelFormat::kBgra8, options);
-    round_trip_ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count());
-    if (!ack.ok()) {
-      std::cerr << "brainstem capture: frame " << frame->sequence << ": "
-                << ack.status().message() << "\n";
-      return 1;
-    }
-    if (!flags.quiet) std::cout << ack->result << "\n" << std::flush;
-    if (period.count() > 0) {
-      next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
-      std::this_thread::sleep_until(next);
-    }
-  }
-  for (int i = 0; !zero_copy && (frames < 0 || i < frames); ++i) {
-    auto frame = x.Capture(false);
     if (!frame.ok()) {
       std::cerr << "brainstem capture: " << frame.status().message() << "\n";
       return 1;
@@ -151,8 +131,11 @@ int Capture(const CaptureFlags& flags) {
       options.timestamp_ns = frame->timestamp_ns;
       options.request = request;
       const auto start = std::chrono::steady_clock::now();
-      auto ack = client->SubmitFrame(v.data, v.width, v.height, v.stride,
-                                     client::PixelFormat::kBgra8, options);
+      auto ack = slot.has_value()
+                     ? client->SubmitFrameBuffer(std::move(*slot), v.width, v.height, v.stride,
+                                                 client::PixelFormat::kBgra8, options)
+                     : client->SubmitFrame(v.data, v.width, v.height, v.stride,
+                                           client::PixelFormat::kBgra8, options);
       round_trip_ms.push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count());

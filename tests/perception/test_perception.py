@@ -169,3 +169,6 @@ def test_shm_frame_request_ocr(env):
     assert "Settings Save Cancel 12345" in answers[0]["text"]
     assert answers[0]["truncated"] is False
     assert answers[1]["cache_hit"] is True
+    # With MIT-SHM over shm the X server wrote each frame straight into the frame slot.
+    stats = json.loads(r.stderr.strip().splitlines()[-1])
+    assert stats["zero_copy"] is True, stats
