@@ -40,9 +40,8 @@ std::optional<ServerSample> SampleServer(const std::string& url) {
   std::string rest = url.substr(7);
   std::string host_port = rest.substr(0, rest.find('/'));
   std::string host = host_port.substr(0, host_port.find(':'));
-  std::string port = host_port.find(':') == std::string::npos
-                         ? "80"
-                         : host_port.substr(host_port.find(':') + 1);
+  std::string port =
+      host_port.find(':') == std::string::npos ? "80" : host_port.substr(host_port.find(':') + 1);
   try {
     asio::io_context io;
     asio::ip::tcp::resolver resolver(io);
@@ -96,11 +95,11 @@ Result<RunResult> RunOnce(const LoadOptions& options, const std::string& metrics
 
 void PrintHuman(const RunResult& r) {
   const LoadReport& p = r.report;
-  std::printf("%s  clients=%d  obs/request=%d  %s\n", p.transport.c_str(), p.clients,
-              p.observations,
-              p.rate > 0 ? ("open loop at " + std::to_string(static_cast<int64_t>(p.rate)) +
-                            " req/s").c_str()
-                         : "closed loop");
+  std::printf(
+      "%s  clients=%d  obs/request=%d  %s\n", p.transport.c_str(), p.clients, p.observations,
+      p.rate > 0
+          ? ("open loop at " + std::to_string(static_cast<int64_t>(p.rate)) + " req/s").c_str()
+          : "closed loop");
   std::printf("  requests %lld in %.2f s, errors %lld%s%s\n", static_cast<long long>(p.requests),
               p.seconds, static_cast<long long>(p.errors), p.errors ? ": " : "",
               p.first_error.c_str());
@@ -109,9 +108,10 @@ void PrintHuman(const RunResult& r) {
   std::printf("  throughput: %.0f requests/s, %.0f observations/s\n", p.requests_per_s,
               p.observations_per_s);
   if (p.has_breakdown) {
-    std::printf("  where the time goes (medians, us): handoff %.1f, queue %.1f, compute %.1f, "
-                "answer %.1f (server total %.1f)\n",
-                p.handoff_us, p.queue_us, p.compute_us, p.answer_us, p.server_us);
+    std::printf(
+        "  where the time goes (medians, us): handoff %.1f, queue %.1f, compute %.1f, "
+        "answer %.1f (server total %.1f)\n",
+        p.handoff_us, p.queue_us, p.compute_us, p.answer_us, p.server_us);
   }
   if (r.server_cpu_percent) {
     std::printf("  server: CPU %.0f%% of one core, RSS %.1f MB\n", *r.server_cpu_percent,

@@ -10,8 +10,8 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -156,8 +156,8 @@ int Capture(const CaptureFlags& flags) {
                "\"zero_copy\":%s,\"frames\":%zu,"
                "\"capture_ms_p50\":%.3f,\"capture_ms_p99\":%.3f,\"round_trip_ms_p50\":%.3f}\n",
                flags.display.c_str(), x.width(), x.height(), x.using_shm() ? "true" : "false",
-               zero_copy ? "true" : "false", capture_ms.size(), Percentile(capture_ms, 0.5), Percentile(capture_ms, 0.99),
-               Percentile(round_trip_ms, 0.5));
+               zero_copy ? "true" : "false", capture_ms.size(), Percentile(capture_ms, 0.5),
+               Percentile(capture_ms, 0.99), Percentile(round_trip_ms, 0.5));
   return 0;
 }
 

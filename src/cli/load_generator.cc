@@ -50,15 +50,14 @@ double MedianUs(std::vector<uint64_t> values) {
 // One frame handed over in place: the pixels are already in the slot (a producer such as a
 // screen grabber writes them there), so the measured cost is the hand-off itself: header
 // fields, checksum when the region has one, the server's validation, and the answer.
-Status SubmitOneFrame(client::Client& c, const LoadOptions& options,
-                      client::CallTimings* timings) {
+Status SubmitOneFrame(client::Client& c, const LoadOptions& options, client::CallTimings* timings) {
   const uint32_t width = static_cast<uint32_t>(options.frame_width);
   const uint32_t height = static_cast<uint32_t>(options.frame_height);
   ASSIGN_OR_RETURN(client::FrameBuffer buffer, c.AcquireFrameBuffer());
   const uint64_t bytes = uint64_t{width} * height * 4;
   if (bytes > buffer.capacity()) {
-    return InvalidArgumentError("frame of " + std::to_string(bytes) +
-                                " bytes exceeds the slot (" + std::to_string(buffer.capacity()) +
+    return InvalidArgumentError("frame of " + std::to_string(bytes) + " bytes exceeds the slot (" +
+                                std::to_string(buffer.capacity()) +
                                 "); raise ?frame_bytes= in the URL");
   }
   ASSIGN_OR_RETURN(client::FrameAck ack,
@@ -116,8 +115,9 @@ Result<LoadReport> RunLoad(const LoadOptions& options) {
             issued.fetch_add(1, std::memory_order_relaxed) >= options.requests) {
           break;
         }
-        Status s = frames ? SubmitOneFrame(c, options, &timings)
-                          : c.PredictRaw(rows.data(), options.observations, actions.data(), predict);
+        Status s = frames
+                       ? SubmitOneFrame(c, options, &timings)
+                       : c.PredictRaw(rows.data(), options.observations, actions.data(), predict);
         const int64_t latency = NanosBetween(start, Clock::now());
         if (!measured) continue;
         if (!s.ok()) {

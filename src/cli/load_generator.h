@@ -15,14 +15,14 @@
 namespace brainstem {
 
 struct LoadOptions {
-  std::string url;            // shm://name, shm:///path.sock or http://host:port
-  int clients = 1;            // concurrent clients (threads, one connection/region each)
-  double rate = 0;            // total requests/s for open loop; 0 = closed loop
-  double duration_s = 5;      // measured phase
-  int64_t requests = 0;       // stop after this many (all clients together); 0 = by duration
-  double warmup_s = 1;        // unmeasured phase before
-  int observations = 1;       // observations per request
-  uint64_t seed = 1;          // for the generated observations
+  std::string url;        // shm://name, shm:///path.sock or http://host:port
+  int clients = 1;        // concurrent clients (threads, one connection/region each)
+  double rate = 0;        // total requests/s for open loop; 0 = closed loop
+  double duration_s = 5;  // measured phase
+  int64_t requests = 0;   // stop after this many (all clients together); 0 = by duration
+  double warmup_s = 1;    // unmeasured phase before
+  int observations = 1;   // observations per request
+  uint64_t seed = 1;      // for the generated observations
   // Frames instead of policy steps (shm only): each request hands a width x height BGRA frame
   // to the server in place (AcquireFrameBuffer + SubmitFrameBuffer: no copy) and waits for the
   // acknowledgement. The checksum kind comes from the URL (?checksum=none|xxh3|...).

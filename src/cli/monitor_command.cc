@@ -198,8 +198,8 @@ int Monitor(const MonitorFlags& flags) {
   std::ostringstream title;
   title << "report over " << samples.size() << " samples (median requests/s " << Num(Median(rps))
         << ", max " << Num(Max(rps)) << "; OCR images/s "
-        << (ocr_ips.empty() ? std::string("n/a") : "median " + Num(Median(ocr_ips)) + ", max " +
-                                                       Num(Max(ocr_ips)))
+        << (ocr_ips.empty() ? std::string("n/a")
+                            : "median " + Num(Median(ocr_ips)) + ", max " + Num(Max(ocr_ips)))
         << "):";
   std::cout << "\n" << FormatReport(checks, title.str()) << std::flush;
   return Summarize(checks).ok ? 0 : 1;

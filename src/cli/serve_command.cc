@@ -2,9 +2,9 @@
 // SIGINT/SIGTERM. Startup (process start to ready) is measured and exported.
 #include <pthread.h>
 #include <signal.h>
-#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -84,8 +84,8 @@ int Serve(const ServeFlags& flags) {
   // Placement is planned before any library starts its thread pools (LibTorch loads with the
   // model), so their sizes are set first.
   CpuTopology topology = DetectTopology();
-  if (Status s = ApplyCpuOverrides(config.cpu.performance_cores, config.cpu.efficiency_cores,
-                                   &topology);
+  if (Status s =
+          ApplyCpuOverrides(config.cpu.performance_cores, config.cpu.efficiency_cores, &topology);
       !s.ok()) {
     std::cerr << "brainstem: " << s.message() << "\n";
     return 2;
@@ -130,8 +130,8 @@ int Serve(const ServeFlags& flags) {
     ocr_options.pipeline.polarity_fix = config.ocr.polarity_fix;
     ocr_options.on_worker_start = [&plan](int index) {
       // OCR workers are model workers of another model: same placement rule.
-      if (Status s = PinCurrentThread(plan, Role::kModelWorker, index,
-                                      "bs-ocr-" + std::to_string(index));
+      if (Status s =
+              PinCurrentThread(plan, Role::kModelWorker, index, "bs-ocr-" + std::to_string(index));
           !s.ok()) {
         spdlog::warn("{}", s.message());
       }
@@ -147,8 +147,8 @@ int Serve(const ServeFlags& flags) {
       ocr_service = std::move(created).value();
       ocr_api = std::make_unique<OcrApi>(ocr_service.get(), &metrics, config.ocr.timeout_ms,
                                          config.ocr.language);
-      ocr_consumer = std::make_unique<perception::OcrFrameConsumer>(ocr_service.get(),
-                                                                    config.ocr.timeout_ms);
+      ocr_consumer =
+          std::make_unique<perception::OcrFrameConsumer>(ocr_service.get(), config.ocr.timeout_ms);
       api.set_ocr(ocr_api.get());
       spdlog::info("OCR: {} ({}), {} worker(s), POST /v1/ocr", ocr_service->engine_version(),
                    config.ocr.language, config.ocr.workers);
@@ -165,7 +165,8 @@ int Serve(const ServeFlags& flags) {
   options.cors_enabled = config.server.cors_enabled;
   options.cors_allow_origins = config.server.cors_allow_origins;
   auto server = HttpServer::Create(
-      options, [&api](HttpRequest&& request, Responder responder) {
+      options,
+      [&api](HttpRequest&& request, Responder responder) {
         api.Handle(std::move(request), std::move(responder));
       },
       &CarlaApi::EarlyError,
@@ -221,12 +222,12 @@ int Serve(const ServeFlags& flags) {
     info.placement_rule = plan.rule;
     info.pinning = plan.pinning;
     for (const ThreadPlacement& t : plan.threads) {
-      info.threads.push_back({DefaultThreadName(t.role, t.index), std::string(RoleName(t.role)),
-                              t.cpus, t.dedicated});
+      info.threads.push_back(
+          {DefaultThreadName(t.role, t.index), std::string(RoleName(t.role)), t.cpus, t.dedicated});
     }
     if (config.telemetry.sampler_interval_ms > 0) {
-      info.threads.push_back({"bs-sampler", std::string(RoleName(Role::kBackground)),
-                              plan.background_cpus, false});
+      info.threads.push_back(
+          {"bs-sampler", std::string(RoleName(Role::kBackground)), plan.background_cpus, false});
     }
     info.background_cpus = plan.background_cpus;
     info.notes = plan.notes;
@@ -244,11 +245,12 @@ int Serve(const ServeFlags& flags) {
   const double startup = SecondsSinceProcessStart();
   metrics.startup_seconds.store(startup);
   const LoadedModel& m = **model;
-  spdlog::info("ready on http://{}:{} serving {} {} ({}, {}, {}, {} instance(s)); startup {:.3f} s, "
-               "model load {:.3f} s",
-               config.server.host, (*server)->port(), m.name, m.version,
-               ModelFormatName(m.format), DeviceName(m.device), PrecisionName(m.precision),
-               config.scheduler.instances, startup, m.load_seconds);
+  spdlog::info(
+      "ready on http://{}:{} serving {} {} ({}, {}, {}, {} instance(s)); startup {:.3f} s, "
+      "model load {:.3f} s",
+      config.server.host, (*server)->port(), m.name, m.version, ModelFormatName(m.format),
+      DeviceName(m.device), PrecisionName(m.precision), config.scheduler.instances, startup,
+      m.load_seconds);
   // Off the critical path: pin the threads already running, then start the sampler.
   if (Result<int> pinned = PinNamedThreads(plan); !pinned.ok()) {
     spdlog::warn("{}", pinned.status().message());
@@ -290,7 +292,8 @@ std::function<int()> RegisterServe(CLI::App* app) {
   flags->config.AddTo(command);
   command->add_option("--host", flags->host, "Address to bind (server.host)");
   command->add_option("--port", flags->port, "TCP port, 0 for any free one (server.port)");
-  command->add_option("--artifact-dir", flags->artifact_dir, "Model repository (model.artifact_dir)");
+  command->add_option("--artifact-dir", flags->artifact_dir,
+                      "Model repository (model.artifact_dir)");
   command->add_option("--model-version", flags->model_version, "Version to serve (model.version)");
   command->add_option("--format", flags->format, "auto|torchscript|onnx (model.format)");
   command->add_option("--port-file", flags->port_file,

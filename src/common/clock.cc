@@ -1,8 +1,7 @@
 #include "common/clock.h"
 
-#include <ctime>
-
 #include <cstdio>
+#include <ctime>
 
 namespace brainstem {
 

@@ -80,8 +80,8 @@ inline Status InternalError(std::string m) { return Status(StatusCode::kInternal
 #define BRAINSTEM_CONCAT(a, b) BRAINSTEM_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` yields a non-OK Status.
-#define RETURN_IF_ERROR(expr)                                       \
-  do {                                                              \
-    ::brainstem::Status brainstem_status_ = (expr);                 \
-    if (!brainstem_status_.ok()) return brainstem_status_;          \
+#define RETURN_IF_ERROR(expr)                              \
+  do {                                                     \
+    ::brainstem::Status brainstem_status_ = (expr);        \
+    if (!brainstem_status_.ok()) return brainstem_status_; \
   } while (0)

@@ -1,7 +1,5 @@
 #include "config/config.h"
 
-#include "topology/topology.h"
-
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -14,6 +12,8 @@
 #include <sstream>
 #include <string_view>
 #include <system_error>
+
+#include "topology/topology.h"
 
 extern char** environ;
 
@@ -428,8 +428,8 @@ const std::vector<KeySpec>& Keys() {
 
     // Targets are ceilings (floors for throughput); 0 is allowed so that a check can be made
     // impossible on purpose (tests use it to see validate fail).
-    k.push_back(IntKey("targets.startup_ms", &Config::targets, &TargetsConfig::startup_ms, 0,
-                       3'600'000));
+    k.push_back(
+        IntKey("targets.startup_ms", &Config::targets, &TargetsConfig::startup_ms, 0, 3'600'000));
     k.push_back(DoubleKey("targets.idle_cpu_percent", &Config::targets,
                           &TargetsConfig::idle_cpu_percent, 0.0, 25600.0));
     k.push_back(IntKey("targets.idle_rss_mb", &Config::targets, &TargetsConfig::idle_rss_mb, 0,
@@ -452,13 +452,12 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(StringKey("ocr.tessdata_dir", &Config::ocr, &OcrConfig::tessdata_dir, false));
     k.push_back(IntKey("ocr.tile_size", &Config::ocr, &OcrConfig::tile_size, 16, 1024));
     k.push_back(IntKey("ocr.psm", &Config::ocr, &OcrConfig::psm, 3, 13));
-    k.push_back(ChoiceKey("ocr.segmentation", &Config::ocr, &OcrConfig::segmentation,
-                          kOcrSegmentations));
+    k.push_back(
+        ChoiceKey("ocr.segmentation", &Config::ocr, &OcrConfig::segmentation, kOcrSegmentations));
     k.push_back(BoolKey("ocr.polarity_fix", &Config::ocr, &OcrConfig::polarity_fix));
     k.push_back(IntKey("ocr.max_image_pixels", &Config::ocr, &OcrConfig::max_image_pixels, 1,
                        int64_t{16384} * 16384));
-    k.push_back(IntKey("ocr.queue_capacity", &Config::ocr, &OcrConfig::queue_capacity, 1,
-                       100'000));
+    k.push_back(IntKey("ocr.queue_capacity", &Config::ocr, &OcrConfig::queue_capacity, 1, 100'000));
     k.push_back(IntKey("ocr.timeout_ms", &Config::ocr, &OcrConfig::timeout_ms, 0, 3'600'000));
 
     k.push_back(ChoiceKey("logging.level", &Config::logging, &LoggingConfig::level, kLevels));

@@ -31,19 +31,19 @@ struct ServerConfig {
 
 struct ModelConfig {
   std::filesystem::path artifact_dir = "artifacts";  // env ARTIFACT_DIR
-  std::string name;      // empty: the repository's only model (error when several)
-  std::string version;   // env MODEL_VERSION; empty: newest stable
+  std::string name;     // empty: the repository's only model (error when several)
+  std::string version;  // env MODEL_VERSION; empty: newest stable
   bool allow_prerelease = false;
-  std::optional<ModelFormat> format;  // "auto" (unset): torchscript when built in, else onnx
-  Device device = Device::kCpu;       // env MODEL_DEVICE; USE_GPU=true means auto
+  std::optional<ModelFormat> format;       // "auto" (unset): torchscript when built in, else onnx
+  Device device = Device::kCpu;            // env MODEL_DEVICE; USE_GPU=true means auto
   Precision precision = Precision::kFp32;  // env MODEL_PRECISION
   int intra_op_threads = 1;
   int warmup_iterations = 20;
 };
 
 struct SchedulerConfig {
-  int64_t batch_size = 1;        // env MODEL_BATCH_SIZE: preferred batch size
-  int64_t max_batch_size = 64;   // env MODEL_MAX_BATCH_SIZE (observations per backend call)
+  int64_t batch_size = 1;       // env MODEL_BATCH_SIZE: preferred batch size
+  int64_t max_batch_size = 64;  // env MODEL_MAX_BATCH_SIZE (observations per backend call)
   std::vector<int64_t> preferred_batch_sizes;
   int64_t max_queue_delay_us = 200;
   int64_t queue_capacity = 1024;  // requests waiting; beyond it: 503 + Retry-After
@@ -94,21 +94,21 @@ struct TargetsConfig {
 // requests. Ignored by a build without OCR (BRAINSTEM_WITH_OCR off).
 struct OcrConfig {
   bool enabled = true;
-  bool preload = false;         // load Tesseract at start-up instead of on the first frame
-  int workers = 1;              // threads, one Tesseract engine each
+  bool preload = false;          // load Tesseract at start-up instead of on the first frame
+  int workers = 1;               // threads, one Tesseract engine each
   std::string language = "eng";  // traineddata name(s), e.g. "eng" or "eng+deu"
-  std::string tessdata_dir;     // "" = Tesseract's default directory
-  int tile_size = 128;          // change detection granularity, pixels
-  int psm = 11;                 // Tesseract page segmentation mode for pieces taller than a line
+  std::string tessdata_dir;      // "" = Tesseract's default directory
+  int tile_size = 128;           // change detection granularity, pixels
+  int psm = 11;                  // Tesseract page segmentation mode for pieces taller than a line
   std::string segmentation = "xycut";  // xycut (lines read one by one) | tesseract (whole regions)
-  bool polarity_fix = true;     // invert light-on-dark areas before reading
+  bool polarity_fix = true;            // invert light-on-dark areas before reading
   int64_t max_image_pixels = 8192 * 8192;
   int64_t queue_capacity = 16;  // frames waiting; beyond it: 503
   int timeout_ms = 10000;       // default deadline per frame; 0 = none
 };
 
 struct LoggingConfig {
-  std::string level = "info";  // env LOGGING_LEVEL: trace|debug|info|warn|error|off
+  std::string level = "info";   // env LOGGING_LEVEL: trace|debug|info|warn|error|off
   std::string format = "text";  // text|json
 };
 

@@ -16,9 +16,9 @@ namespace brainstem {
 
 // Timing points shared by every backend and transport (one definition feeds every histogram).
 struct RequestTimings {
-  TimePoint submitted;      // accepted by the scheduler
-  TimePoint compute_start;  // backend call began (the request left the queue)
-  TimePoint compute_end;    // backend call returned
+  TimePoint submitted;             // accepted by the scheduler
+  TimePoint compute_start;         // backend call began (the request left the queue)
+  TimePoint compute_end;           // backend call returned
   int64_t batch_observations = 0;  // rows in the backend call that carried this request
   int64_t batch_requests = 0;      // requests merged into that call
 };

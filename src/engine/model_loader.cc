@@ -60,8 +60,8 @@ Result<std::unique_ptr<LoadedModel>> LoadModel(const Config& config, ServerMetri
   ASSIGN_OR_RETURN(model->format, ChooseFormat(config, card));
 
   BackendOptions options;
-  options.device = config.model.device == Device::kAuto ? BestDevice(model->format)
-                                                        : config.model.device;
+  options.device =
+      config.model.device == Device::kAuto ? BestDevice(model->format) : config.model.device;
   options.precision = config.model.precision;
   options.intra_op_threads = config.model.intra_op_threads;
   options.warmup_iterations = config.model.warmup_iterations;
@@ -71,9 +71,9 @@ Result<std::unique_ptr<LoadedModel>> LoadModel(const Config& config, ServerMetri
   const TimePoint warm_start = Clock::now();
   std::vector<std::unique_ptr<Backend>> instances;
   for (int i = 0; i < config.scheduler.instances; ++i) {
-    ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
-                     LoadBackend(model->format, file, card.input_width(), card.output_width(),
-                                 options));
+    ASSIGN_OR_RETURN(
+        std::unique_ptr<Backend> backend,
+        LoadBackend(model->format, file, card.input_width(), card.output_width(), options));
     instances.push_back(std::move(backend));
   }
   model->device = instances[0]->device();

@@ -54,7 +54,7 @@ Result<PolicyIo> PolicyIo::FromCard(const ModelCard& card) {
 }
 
 Status PolicyIo::Decode(std::span<const float> means, bool deterministic, std::mt19937_64* rng,
-                      std::span<float> actions) const {
+                        std::span<float> actions) const {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (size_t a = 0; a < actions_.size(); ++a) {
     float value = means[a];

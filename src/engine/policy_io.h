@@ -39,7 +39,7 @@ class PolicyIo {
   // (REQUIRES: stochastic()), adds exp(log_std) * N(0,1) noise drawn from `rng` first.
   // Errors: kInternal naming the action when the model produced a non-finite value.
   Status Decode(std::span<const float> means, bool deterministic, std::mt19937_64* rng,
-              std::span<float> actions) const;
+                std::span<float> actions) const;
 
  private:
   std::vector<InputFeature> features_;

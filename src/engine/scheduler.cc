@@ -1,9 +1,9 @@
 #include "engine/scheduler.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <string>
-
-#include <pthread.h>
 
 namespace brainstem {
 
@@ -222,7 +222,8 @@ void Scheduler::RunBatch(Instance* instance, std::span<std::unique_ptr<InferRequ
     const size_t count = static_cast<size_t>(request->batch * output_width_);
     InferResult result;
     result.status = status;
-    if (status.ok()) result.outputs = std::span<const float>(instance->outputs).subspan(offset, count);
+    if (status.ok())
+      result.outputs = std::span<const float>(instance->outputs).subspan(offset, count);
     result.timings = t;
     offset += count;
     request->done(std::move(result));

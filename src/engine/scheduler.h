@@ -27,7 +27,7 @@
 namespace brainstem {
 
 struct SchedulerOptions {
-  int64_t max_batch_size = 64;  // observations per backend call when merging
+  int64_t max_batch_size = 64;                 // observations per backend call when merging
   std::vector<int64_t> preferred_batch_sizes;  // sorted ascending; empty = none
   int64_t max_queue_delay_us = 200;
   int64_t queue_capacity = 1024;  // waiting requests
@@ -60,9 +60,9 @@ class Scheduler {
  private:
   struct Instance {
     std::unique_ptr<Backend> backend;
-    std::mutex run_mu;          // held while the backend runs (worker or inline caller)
-    std::vector<float> inputs;  // merged rows; guarded by run_mu
-    std::vector<float> outputs;  // guarded by run_mu
+    std::mutex run_mu;               // held while the backend runs (worker or inline caller)
+    std::vector<float> inputs;       // merged rows; guarded by run_mu
+    std::vector<float> outputs;      // guarded by run_mu
     bool last_batch_merged = false;  // worker-local
   };
 

@@ -22,8 +22,8 @@ std::unique_ptr<InferRequest> MakeRequest(std::vector<float> rows, int64_t batch
   request->inputs = std::move(rows);
   request->batch = batch;
   request->done = [promise](InferResult&& r) {
-    promise->set_value(
-        {r.status, std::vector<float>(r.outputs.begin(), r.outputs.end()), r.timings.batch_requests});
+    promise->set_value({r.status, std::vector<float>(r.outputs.begin(), r.outputs.end()),
+                        r.timings.batch_requests});
   };
   return request;
 }

@@ -31,8 +31,7 @@ class Histogram {
 
   // Appends the Prometheus text of this histogram (cumulative _bucket lines, _sum, _count).
   // `labels` is either empty or of the form `route="/predict"` (no braces).
-  void AppendPrometheus(const std::string& name, const std::string& labels,
-                        std::string* out) const;
+  void AppendPrometheus(const std::string& name, const std::string& labels, std::string* out) const;
 
   // Buckets from 1 µs to ~10 s, for latencies in seconds.
   static std::vector<double> LatencyBuckets();

@@ -72,10 +72,10 @@ std::string ServerMetrics::RenderPrometheus(const std::string& model,
                   "Time from request parsed to response ready.", labels, request_seconds);
   AppendHistogram(&out, "brainstem_queue_duration_seconds",
                   "Time a request waited for a model instance.", labels, queue_seconds);
-  AppendHistogram(&out, "brainstem_compute_duration_seconds", "Time of one backend call.",
-                  labels, compute_seconds);
-  AppendHistogram(&out, "brainstem_batch_observations", "Observations per backend call.",
-                  labels, batch_observations);
+  AppendHistogram(&out, "brainstem_compute_duration_seconds", "Time of one backend call.", labels,
+                  compute_seconds);
+  AppendHistogram(&out, "brainstem_batch_observations", "Observations per backend call.", labels,
+                  batch_observations);
   AppendHistogram(&out, "brainstem_batch_requests", "Requests merged into one backend call.",
                   labels, batch_requests);
   AppendMetric(&out, "brainstem_queue_depth", "gauge", "Requests waiting for a model instance.",
@@ -129,8 +129,8 @@ std::string ServerMetrics::RenderPrometheus(const std::string& model,
                "look the same).",
                "", static_cast<double>(shm_client_deaths_total.load()));
   AppendHistogram(&out, "brainstem_ocr_duration_seconds",
-                  "Time to answer one OCR frame (cache check, re-reads, layout).",
-                  "model=\"ocr\"", ocr_seconds);
+                  "Time to answer one OCR frame (cache check, re-reads, layout).", "model=\"ocr\"",
+                  ocr_seconds);
   const std::pair<const char*, const std::atomic<uint64_t>*> ocr_counters[] = {
       {"brainstem_ocr_images_total", &ocr_images_total},
       {"brainstem_ocr_cache_hits_total", &ocr_cache_hits_total},

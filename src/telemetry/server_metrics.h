@@ -25,11 +25,11 @@ class ServerMetrics {
 
   void CountRequest(std::string_view route, int http_status);
 
-  Histogram request_seconds;       // whole request, parse to response bytes ready
-  Histogram queue_seconds;         // submitted to picked up by a model instance
-  Histogram compute_seconds;       // one backend call
-  Histogram batch_observations;    // observations per backend call
-  Histogram batch_requests;        // requests merged into one backend call
+  Histogram request_seconds;     // whole request, parse to response bytes ready
+  Histogram queue_seconds;       // submitted to picked up by a model instance
+  Histogram compute_seconds;     // one backend call
+  Histogram batch_observations;  // observations per backend call
+  Histogram batch_requests;      // requests merged into one backend call
   std::atomic<int64_t> queue_depth{0};
   std::atomic<uint64_t> observations_total{0};
   std::atomic<uint64_t> batches_total{0};
@@ -53,19 +53,19 @@ class ServerMetrics {
   std::atomic<uint64_t> shm_client_deaths_total{0};  // sessions the client ended by hanging up
 
   // Screen perception (OCR, docs/perception.md): one "image" is one frame answered.
-  Histogram ocr_seconds;                             // per frame: taken by a worker to answered
-  std::atomic<uint64_t> ocr_images_total{0};         // frames answered
-  std::atomic<uint64_t> ocr_cache_hits_total{0};     // identical to the stream's previous frame
-  std::atomic<uint64_t> ocr_cache_misses_total{0};   // something changed (or a first frame)
-  std::atomic<uint64_t> ocr_full_reads_total{0};     // whole frame read (first, resized, most changed)
-  std::atomic<uint64_t> ocr_tiles_total{0};          // tiles hashed
-  std::atomic<uint64_t> ocr_tiles_reread_total{0};   // tiles that changed and were re-read
-  std::atomic<uint64_t> ocr_pieces_total{0};         // engine calls (lines and text pieces)
-  std::atomic<uint64_t> ocr_pixels_read_total{0};    // pixels handed to the engine
-  std::atomic<uint64_t> ocr_rejected_total{0};       // queue full (503)
+  Histogram ocr_seconds;                            // per frame: taken by a worker to answered
+  std::atomic<uint64_t> ocr_images_total{0};        // frames answered
+  std::atomic<uint64_t> ocr_cache_hits_total{0};    // identical to the stream's previous frame
+  std::atomic<uint64_t> ocr_cache_misses_total{0};  // something changed (or a first frame)
+  std::atomic<uint64_t> ocr_full_reads_total{0};  // whole frame read (first, resized, most changed)
+  std::atomic<uint64_t> ocr_tiles_total{0};       // tiles hashed
+  std::atomic<uint64_t> ocr_tiles_reread_total{0};  // tiles that changed and were re-read
+  std::atomic<uint64_t> ocr_pieces_total{0};        // engine calls (lines and text pieces)
+  std::atomic<uint64_t> ocr_pixels_read_total{0};   // pixels handed to the engine
+  std::atomic<uint64_t> ocr_rejected_total{0};      // queue full (503)
   std::atomic<uint64_t> ocr_deadline_exceeded_total{0};
-  std::atomic<uint64_t> ocr_errors_total{0};         // engine failures
-  std::atomic<uint64_t> ocr_bad_inputs_total{0};     // refused: undecodable, bad geometry, checksum
+  std::atomic<uint64_t> ocr_errors_total{0};      // engine failures
+  std::atomic<uint64_t> ocr_bad_inputs_total{0};  // refused: undecodable, bad geometry, checksum
   std::atomic<int64_t> ocr_queue_depth{0};
 
   // Per-core load, context switches and GPU figures; set once before serving, cleared before

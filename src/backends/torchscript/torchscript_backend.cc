@@ -6,7 +6,6 @@
 // (or copy_ when the result is not a contiguous CPU float tensor, e.g. on cuda or in fp16).
 
 #include "backends/torchscript/torchscript_backend.h"
-#include "backends/torchscript/torchscript_plugin.h"
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
@@ -21,6 +20,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "backends/torchscript/torchscript_plugin.h"
 
 namespace brainstem {
 namespace {

@@ -15,9 +15,8 @@
 namespace brainstem {
 
 struct TorchPlugin {
-  Result<std::unique_ptr<Backend>> (*load)(const std::filesystem::path& file,
-                                           int64_t input_width, int64_t output_width,
-                                           const BackendOptions& options);
+  Result<std::unique_ptr<Backend>> (*load)(const std::filesystem::path& file, int64_t input_width,
+                                           int64_t output_width, const BackendOptions& options);
   bool (*cuda_available)();
 };
 

@@ -91,10 +91,9 @@ void AppendCardJson(const ModelCard& card, std::string* out) {
 }
 
 HttpResponse MethodNotAllowed(std::string_view allowed, const std::string& request_id) {
-  HttpResponse response =
-      MakeErrorResponse(http::status::method_not_allowed, "METHOD_NOT_ALLOWED",
-                        "method not allowed here (allowed: " + std::string(allowed) + ")",
-                        request_id);
+  HttpResponse response = MakeErrorResponse(
+      http::status::method_not_allowed, "METHOD_NOT_ALLOWED",
+      "method not allowed here (allowed: " + std::string(allowed) + ")", request_id);
   response.set(http::field::allow, std::string(allowed));
   return response;
 }
@@ -169,18 +168,18 @@ void CarlaApi::Handle(HttpRequest&& request, Responder responder) {
     http::verb method;
   };
   static constexpr Route kRoutes[] = {
-      {"/predict", http::verb::post},  {"/healthz", http::verb::get},
-      {"/metadata", http::verb::get},  {"/warmup", http::verb::post},
-      {"/versions", http::verb::get},  {"/metrics", http::verb::get},
+      {"/predict", http::verb::post},     {"/healthz", http::verb::get},
+      {"/metadata", http::verb::get},     {"/warmup", http::verb::post},
+      {"/versions", http::verb::get},     {"/metrics", http::verb::get},
       {"/openapi.json", http::verb::get}, {"/v1/status", http::verb::get},
-      {"/dashboard", http::verb::get},
-      {"/v1/ocr", http::verb::post},      {"/v1/ocr/find", http::verb::post},
-      {"/v1/ocr/info", http::verb::get},
+      {"/dashboard", http::verb::get},    {"/v1/ocr", http::verb::post},
+      {"/v1/ocr/find", http::verb::post}, {"/v1/ocr/info", http::verb::get},
   };
   for (const Route& route : kRoutes) {
     if (route.path != path) continue;
     responder.set_route(std::string(route.path));
-    if (method != route.method && !(method == http::verb::head && route.method == http::verb::get)) {
+    if (method != route.method &&
+        !(method == http::verb::head && route.method == http::verb::get)) {
       responder.Send(MethodNotAllowed(
           route.method == http::verb::post ? "POST, OPTIONS" : "GET, HEAD, OPTIONS",
           responder.request_id()));
@@ -198,12 +197,13 @@ void CarlaApi::Handle(HttpRequest&& request, Responder responder) {
     return OpenApi(responder);
   }
   responder.set_route("unknown");
-  responder.Send(MakeErrorResponse(http::status::not_found, "NOT_FOUND",
-                                   "no route " + std::string(path) +
-                                       " (routes: /healthz, /metadata, /predict, /warmup, "
-                                       "/versions, /metrics, /openapi.json, /v1/status, /dashboard, "
-                                       "/v1/ocr, /v1/ocr/find, /v1/ocr/info)",
-                                   responder.request_id()));
+  responder.Send(
+      MakeErrorResponse(http::status::not_found, "NOT_FOUND",
+                        "no route " + std::string(path) +
+                            " (routes: /healthz, /metadata, /predict, /warmup, "
+                            "/versions, /metrics, /openapi.json, /v1/status, /dashboard, "
+                            "/v1/ocr, /v1/ocr/find, /v1/ocr/info)",
+                        responder.request_id()));
 }
 
 void CarlaApi::Ocr(std::string_view path, HttpRequest&& request, Responder& responder) {
@@ -267,8 +267,7 @@ void CarlaApi::Predict(HttpRequest&& request, Responder& responder) {
   if (auto header = request["X-Request-Timeout-Ms"]; !header.empty()) {
     int64_t value = 0;
     auto [end, ec] = std::from_chars(header.data(), header.data() + header.size(), value);
-    if (ec != std::errc() || end != header.data() + header.size() || value < 1 ||
-        value > 3600000) {
+    if (ec != std::errc() || end != header.data() + header.size() || value < 1 || value > 3600000) {
       responder.Send(MakeValidationErrorResponse(
           {{"X-Request-Timeout-Ms", "must be an integer number of milliseconds in [1, 3600000]"}},
           responder.request_id()));

@@ -7,31 +7,49 @@ namespace brainstem {
 
 http::status HttpStatusFor(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return http::status::ok;
-    case StatusCode::kInvalidArgument: return http::status::unprocessable_entity;
-    case StatusCode::kNotFound: return http::status::not_found;
-    case StatusCode::kUnavailable: return http::status::service_unavailable;
-    case StatusCode::kFailedPrecondition: return http::status::service_unavailable;
-    case StatusCode::kResourceExhausted: return http::status::payload_too_large;
-    case StatusCode::kDeadlineExceeded: return http::status::gateway_timeout;
-    case StatusCode::kDataLoss: return http::status::unprocessable_entity;
-    case StatusCode::kUnimplemented: return http::status::not_implemented;
-    case StatusCode::kInternal: return http::status::internal_server_error;
+    case StatusCode::kOk:
+      return http::status::ok;
+    case StatusCode::kInvalidArgument:
+      return http::status::unprocessable_entity;
+    case StatusCode::kNotFound:
+      return http::status::not_found;
+    case StatusCode::kUnavailable:
+      return http::status::service_unavailable;
+    case StatusCode::kFailedPrecondition:
+      return http::status::service_unavailable;
+    case StatusCode::kResourceExhausted:
+      return http::status::payload_too_large;
+    case StatusCode::kDeadlineExceeded:
+      return http::status::gateway_timeout;
+    case StatusCode::kDataLoss:
+      return http::status::unprocessable_entity;
+    case StatusCode::kUnimplemented:
+      return http::status::not_implemented;
+    case StatusCode::kInternal:
+      return http::status::internal_server_error;
   }
   return http::status::internal_server_error;
 }
 
 std::string_view ErrorNameFor(StatusCode code) {
   switch (code) {
-    case StatusCode::kInvalidArgument: return "VALIDATION_ERROR";
-    case StatusCode::kNotFound: return "NOT_FOUND";
+    case StatusCode::kInvalidArgument:
+      return "VALIDATION_ERROR";
+    case StatusCode::kNotFound:
+      return "NOT_FOUND";
     case StatusCode::kUnavailable:
-    case StatusCode::kFailedPrecondition: return "SERVICE_UNAVAILABLE";
-    case StatusCode::kResourceExhausted: return "PAYLOAD_TOO_LARGE";
-    case StatusCode::kDeadlineExceeded: return "DEADLINE_EXCEEDED";
-    case StatusCode::kDataLoss: return "CHECKSUM_MISMATCH";
-    case StatusCode::kUnimplemented: return "NOT_IMPLEMENTED";
-    default: return "INFERENCE_ERROR";
+    case StatusCode::kFailedPrecondition:
+      return "SERVICE_UNAVAILABLE";
+    case StatusCode::kResourceExhausted:
+      return "PAYLOAD_TOO_LARGE";
+    case StatusCode::kDeadlineExceeded:
+      return "DEADLINE_EXCEEDED";
+    case StatusCode::kDataLoss:
+      return "CHECKSUM_MISMATCH";
+    case StatusCode::kUnimplemented:
+      return "NOT_IMPLEMENTED";
+    default:
+      return "INFERENCE_ERROR";
   }
 }
 
@@ -79,8 +97,8 @@ HttpResponse MakeValidationErrorResponse(const std::vector<FieldError>& errors,
     details.push_back('}');
   }
   details.push_back(']');
-  std::string message = "request validation failed: " + errors.front().field + ": " +
-                        errors.front().message;
+  std::string message =
+      "request validation failed: " + errors.front().field + ": " + errors.front().message;
   if (errors.size() > 1) message += " (and " + std::to_string(errors.size() - 1) + " more)";
   return MakeErrorResponse(http::status::unprocessable_entity, "VALIDATION_ERROR", message,
                            request_id, details);

@@ -1,7 +1,5 @@
 #include "transport/http/http_server.h"
 
-#include "common/cpu_relax.h"
-
 #include <pthread.h>
 
 #include <atomic>
@@ -11,6 +9,8 @@
 #include <charconv>
 #include <optional>
 #include <random>
+
+#include "common/cpu_relax.h"
 
 namespace brainstem {
 
@@ -89,10 +89,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     parser_.emplace();
     parser_->body_limit(static_cast<uint64_t>(server_->options_.max_body_bytes));
     parser_->header_limit(64 * 1024);
-    http::async_read(socket_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        socket_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -183,11 +182,10 @@ void Responder::Send(HttpResponse&& response) const {
     connection_->Write(std::move(response), keep_alive_);
     return;
   }
-  asio::post(connection_->context(),
-             [connection = connection_, response = std::move(response),
-              keep_alive = keep_alive_]() mutable {
-               connection->Write(std::move(response), keep_alive);
-             });
+  asio::post(connection_->context(), [connection = connection_, response = std::move(response),
+                                      keep_alive = keep_alive_]() mutable {
+    connection->Write(std::move(response), keep_alive);
+  });
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Create(HttpServerOptions options,
@@ -223,8 +221,7 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler,
   const int threads = std::max(1, options_.io_threads);
   for (int i = 0; i < threads; ++i) {
     contexts_.push_back(std::make_unique<asio::io_context>(1));
-    guards_.push_back(std::make_unique<
-                      asio::executor_work_guard<asio::io_context::executor_type>>(
+    guards_.push_back(std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
         contexts_.back()->get_executor()));
   }
   acceptor_ = std::make_unique<tcp::acceptor>(*contexts_[0]);

@@ -30,8 +30,8 @@ class HttpConnection;
 // per request. If the client is gone the response is dropped quietly.
 class Responder {
  public:
-  Responder(std::shared_ptr<HttpConnection> connection, std::string request_id,
-            TimePoint started, bool keep_alive, std::string origin);
+  Responder(std::shared_ptr<HttpConnection> connection, std::string request_id, TimePoint started,
+            bool keep_alive, std::string origin);
 
   void Send(HttpResponse&& response) const;
 
@@ -98,7 +98,8 @@ class HttpServer {
   const HttpErrorFactory error_factory_;
   const HttpObserver observer_;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
-  std::vector<std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>>
+  std::vector<
+      std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>>
       guards_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
   std::vector<std::thread> threads_;

@@ -62,7 +62,8 @@ TEST(PredictParserTest, NamesEveryBadField) {
                           {"speed":1,"sensors":[1,2,1e6]}],"extra":1,"deterministic":false})",
       io);
   EXPECT_TRUE(HasError(r, "observations[0].speed", "within [0, 200]")) << Dump(r);
-  EXPECT_TRUE(HasError(r, "observations[0].steering", "must be a number (got a string)")) << Dump(r);
+  EXPECT_TRUE(HasError(r, "observations[0].steering", "must be a number (got a string)"))
+      << Dump(r);
   EXPECT_TRUE(HasError(r, "observations[0].sensors", "exactly 3")) << Dump(r);
   EXPECT_TRUE(HasError(r, "observations[1].steering", "field required")) << Dump(r);
   EXPECT_TRUE(HasError(r, "observations[1].sensors[2]", "within [-1000, 1000]")) << Dump(r);
@@ -77,12 +78,12 @@ TEST(PredictParserTest, RefusesMalformedAndNonFinite) {
   EXPECT_TRUE(HasError(unterminated, "body", "malformed")) << Dump(unterminated);
   EXPECT_TRUE(HasError(parser.Parse("[1,2]", io), "body", "JSON object"));
   EXPECT_TRUE(HasError(parser.Parse("", io), "body", "malformed"));
-  PredictRequest nan = parser.Parse(
-      R"({"observations":[{"speed":NaN,"steering":0,"sensors":[0,0,0]}]})", io);
+  PredictRequest nan =
+      parser.Parse(R"({"observations":[{"speed":NaN,"steering":0,"sensors":[0,0,0]}]})", io);
   EXPECT_FALSE(nan.errors.empty());
   EXPECT_EQ(nan.errors.front().field, "observations[0].speed") << Dump(nan);
-  PredictRequest huge = parser.Parse(
-      R"({"observations":[{"speed":1e999,"steering":0,"sensors":[0,0,0]}]})", io);
+  PredictRequest huge =
+      parser.Parse(R"({"observations":[{"speed":1e999,"steering":0,"sensors":[0,0,0]}]})", io);
   EXPECT_TRUE(HasError(huge, "observations[0].speed", "finite")) << Dump(huge);
 }
 
@@ -90,8 +91,8 @@ TEST(PredictParserTest, BatchLimits) {
   PredictParser parser;
   PolicyIo io = MakeIo(false);
   EXPECT_TRUE(HasError(parser.Parse(R"({"observations":[]})", io), "observations", "at least 1"));
-  EXPECT_TRUE(HasError(parser.Parse(R"({"deterministic":true})", io), "observations",
-                       "field required"));
+  EXPECT_TRUE(
+      HasError(parser.Parse(R"({"deterministic":true})", io), "observations", "field required"));
   std::string many = R"({"observations":[)";
   for (int i = 0; i < 1001; ++i) {
     many += (i ? "," : "") + std::string(R"({"speed":1,"steering":0,"sensors":[0,0,0]})");

@@ -29,8 +29,8 @@ namespace brainstem {
 // Facts the server knows at start-up that neither the model nor the metrics hold. The
 // transport does not depend on src/topology, so the placement plan arrives as plain values.
 struct StatusInfo {
-  int64_t pid = 0;         // 0: this process (getpid)
-  std::string shm_socket;  // the shared-memory socket; empty when shm is off
+  int64_t pid = 0;           // 0: this process (getpid)
+  std::string shm_socket;    // the shared-memory socket; empty when shm is off
   bool ocr_enabled = false;  // an OCR service answers /v1/ocr and shm frame requests 1-3
   struct Thread {
     std::string name;        // e.g. "bs-io-0", "bs-sampler"

@@ -123,7 +123,8 @@ ShmServer::ShmServer(ShmServerOptions options, const PolicyIo* io, Scheduler* sc
       stop_fd_(stop_fd),
       epoll_fd_(epoll_fd),
       generation_(NewGeneration()),
-      handler_(io, scheduler, metrics, SlotHandlerOptions{options_.request_timeout_ms, options_.frame_consumer}) {}
+      handler_(io, scheduler, metrics,
+               SlotHandlerOptions{options_.request_timeout_ms, options_.frame_consumer}) {}
 
 ShmServer::~ShmServer() {
   Stop();

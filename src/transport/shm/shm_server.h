@@ -35,11 +35,11 @@ struct ShmServerOptions {
   ServerLimits limits;        // per-region ceilings and the default checksum
   int64_t spin_us = 50;       // keep polling this long after the last work before sleeping
   bool allow_other_uids = false;
-  int64_t request_timeout_ms = 0;   // deadline of each tensor request; 0 = none
+  int64_t request_timeout_ms = 0;           // deadline of each tensor request; 0 = none
   FrameConsumer* frame_consumer = nullptr;  // frame requests other than 0 (OCR); borrowed
-  uint32_t max_sessions = 256;      // connected clients; beyond: refused with UNAVAILABLE
-  uint32_t max_pending = 64;        // connections that have not sent their hello yet
-  int64_t hello_timeout_ms = 2000;  // a connection that sends no hello by then is closed
+  uint32_t max_sessions = 256;              // connected clients; beyond: refused with UNAVAILABLE
+  uint32_t max_pending = 64;                // connections that have not sent their hello yet
+  int64_t hello_timeout_ms = 2000;          // a connection that sends no hello by then is closed
 };
 
 // Options from the shm.* and server.request_timeout_ms keys; the socket path is shm.path or

@@ -245,9 +245,9 @@ void SlotHandler::HandleFrame(const std::shared_ptr<Session>& session_ptr, uint3
   const ChecksumKind checksum_kind = session.region().checksum();
   const uint64_t start_ns = MonotonicNowNs();
   // Verified where the client wrote it: the pixels are never copied.
-  const bool matches = checksum_kind == ChecksumKind::kNone ||
-                       Checksum(checksum_kind, view.frame_pixels(index), request.payload_bytes) ==
-                           request.checksum;
+  const bool matches =
+      checksum_kind == ChecksumKind::kNone ||
+      Checksum(checksum_kind, view.frame_pixels(index), request.payload_bytes) == request.checksum;
   const uint64_t end_ns = MonotonicNowNs();
   slot->response.t_compute_start_ns = start_ns;
   slot->response.t_compute_end_ns = end_ns;
@@ -262,8 +262,7 @@ void SlotHandler::HandleFrame(const std::shared_ptr<Session>& session_ptr, uint3
   metrics_->shm_frame_bytes_total.fetch_add(request.payload_bytes, std::memory_order_relaxed);
   if (kind == kFrameRequestVerify) {
     const std::string result = "{\"bytes\":" + std::to_string(request.payload_bytes) +
-                               ",\"verify_us\":" + std::to_string((end_ns - start_ns) / 1000) +
-                               "}";
+                               ",\"verify_us\":" + std::to_string((end_ns - start_ns) / 1000) + "}";
     std::memcpy(slot->result, result.data(), result.size());
     slot->result[result.size()] = '\0';
     slot->result_length = static_cast<uint32_t>(result.size());

@@ -43,8 +43,8 @@ class FrameConsumer {
     uint32_t stride = 0;
     uint32_t format = 0;  // PixelFormat
     uint32_t request = 0;
-    std::string query;     // kinds 2 and 3
-    std::string stream;    // which cache: one per client session
+    std::string query;   // kinds 2 and 3
+    std::string stream;  // which cache: one per client session
   };
   // Called with the outcome: OK and the result text (<= kFrameResultCapacity bytes), or an
   // error status and message.
@@ -57,7 +57,7 @@ class FrameConsumer {
 };
 
 struct SlotHandlerOptions {
-  int64_t request_timeout_ms = 0;  // deadline per tensor request; 0 = none
+  int64_t request_timeout_ms = 0;           // deadline per tensor request; 0 = none
   FrameConsumer* frame_consumer = nullptr;  // frame requests other than 0; borrowed
 };
 
