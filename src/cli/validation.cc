@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "topology/topology.h"
-#include "transport/http/json_writer.h"
+#include "common/json_writer.h"
 
 namespace brainstem {
 namespace {

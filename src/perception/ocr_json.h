@@ -9,12 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json_writer.h"
 #include "perception/layout.h"
 #include "perception/ocr_pipeline.h"
 
 namespace brainstem::perception {
 
-void AppendJsonString(std::string* out, std::string_view s);
+// JSON string escaping is the project-wide one (common/json_writer.h).
+using ::brainstem::AppendJsonString;
 
 // {"width","height","text","blocks":[{"box":[x,y,w,h],"lines":[{"box","text","words":[{"text",
 // "box","confidence"}]}]}],"cache":{...},"timing_ms":{...}}; words omitted unless `words`.

@@ -10,7 +10,7 @@
 #ifdef BRAINSTEM_HAVE_OCR
 #include "transport/http/ocr_api.h"
 #endif
-#include "transport/http/json_writer.h"
+#include "common/json_writer.h"
 #include "transport/http/predict_request.h"
 
 #ifndef BRAINSTEM_GIT_SHA

@@ -1,7 +1,7 @@
 #include "transport/http/error_response.h"
 
 #include "common/clock.h"
-#include "transport/http/json_writer.h"
+#include "common/json_writer.h"
 
 namespace brainstem {
 

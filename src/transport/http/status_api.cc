@@ -7,7 +7,7 @@
 
 #include "telemetry/process_stats.h"
 #include "telemetry/system_sampler.h"
-#include "transport/http/json_writer.h"
+#include "common/json_writer.h"
 
 #ifndef BRAINSTEM_GIT_SHA
 #define BRAINSTEM_GIT_SHA "unknown"
