@@ -102,6 +102,22 @@ BS_API int bs_submit_frame(bs_client* client, const uint8_t* pixels, uint32_t wi
                            uint32_t height, uint32_t stride, uint32_t format, uint64_t timestamp_ns,
                            char* result_out, size_t result_capacity, bs_timings* timings);
 
+/* What the server does with a frame (docs/shm-protocol.md section 3, docs/perception.md). */
+enum {
+  BS_FRAME_VERIFY = 0,    /* verify the checksum and acknowledge (shm only) */
+  BS_FRAME_OCR_TEXT = 1,  /* OCR: all text in reading order */
+  BS_FRAME_OCR_FIND = 2,  /* OCR: boxes matching `query`, best first */
+  BS_FRAME_OCR_REGION = 3 /* OCR: the text inside `query` = "x,y,w,h" */
+};
+
+/* bs_submit_frame with a request kind and its query (NUL-terminated UTF-8, at most 3071 bytes;
+ * NULL for kinds 0 and 1). Over http the OCR kinds are posted to /v1/ocr and /v1/ocr/find and
+ * result_out receives that route's JSON; BS_FRAME_VERIFY is BS_UNSUPPORTED there. */
+BS_API int bs_submit_frame_request(bs_client* client, const uint8_t* pixels, uint32_t width,
+                                   uint32_t height, uint32_t stride, uint32_t format,
+                                   uint64_t timestamp_ns, uint32_t request, const char* query,
+                                   char* result_out, size_t result_capacity, bs_timings* timings);
+
 /* Zero copy: claims a frame slot; *pixels points into shared memory, *capacity bytes. Write the
  * image there, then bs_frame_submit (which consumes the handle) or bs_frame_release. */
 BS_API int bs_frame_acquire(bs_client* client, bs_frame** out, uint8_t** pixels,
@@ -109,6 +125,11 @@ BS_API int bs_frame_acquire(bs_client* client, bs_frame** out, uint8_t** pixels,
 BS_API int bs_frame_submit(bs_frame* frame, uint32_t width, uint32_t height, uint32_t stride,
                            uint32_t format, uint64_t timestamp_ns, char* result_out,
                            size_t result_capacity, bs_timings* timings);
+/* bs_frame_submit with a request kind and query, as in bs_submit_frame_request. */
+BS_API int bs_frame_submit_request(bs_frame* frame, uint32_t width, uint32_t height,
+                                   uint32_t stride, uint32_t format, uint64_t timestamp_ns,
+                                   uint32_t request, const char* query, char* result_out,
+                                   size_t result_capacity, bs_timings* timings);
 BS_API void bs_frame_release(bs_frame* frame);
 
 /* FOR TESTS ONLY. name "corrupt_after_checksum": value 1 makes every later shm call on this

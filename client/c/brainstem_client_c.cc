@@ -213,11 +213,21 @@ int bs_predict_raw(bs_client* client, const float* rows, int32_t n_rows, int32_t
 int bs_submit_frame(bs_client* client, const uint8_t* pixels, uint32_t width, uint32_t height,
                     uint32_t stride, uint32_t format, uint64_t timestamp_ns, char* result_out,
                     size_t result_capacity, bs_timings* timings) {
+  return bs_submit_frame_request(client, pixels, width, height, stride, format, timestamp_ns,
+                                 BS_FRAME_VERIFY, nullptr, result_out, result_capacity, timings);
+}
+
+int bs_submit_frame_request(bs_client* client, const uint8_t* pixels, uint32_t width,
+                            uint32_t height, uint32_t stride, uint32_t format,
+                            uint64_t timestamp_ns, uint32_t request, const char* query,
+                            char* result_out, size_t result_capacity, bs_timings* timings) {
   try {
     if (client == nullptr) return Fail(BS_INVALID_ARGUMENT, "bs_submit_frame: client is NULL");
     if (!ValidFormat(format)) return Fail(BS_INVALID_ARGUMENT, "bs_submit_frame: unknown format");
     bc::FrameOptions options;
     options.timestamp_ns = timestamp_ns;
+    options.request = request;
+    if (query != nullptr) options.query = query;
     options.corrupt_after_checksum = client->corrupt_after_checksum.load(std::memory_order_relaxed);
     auto ack = client->impl->SubmitFrame(pixels, width, height, stride,
                                          static_cast<bc::PixelFormat>(format), options);
@@ -250,12 +260,22 @@ int bs_frame_acquire(bs_client* client, bs_frame** out, uint8_t** pixels, uint64
 int bs_frame_submit(bs_frame* frame, uint32_t width, uint32_t height, uint32_t stride,
                     uint32_t format, uint64_t timestamp_ns, char* result_out,
                     size_t result_capacity, bs_timings* timings) {
+  return bs_frame_submit_request(frame, width, height, stride, format, timestamp_ns,
+                                 BS_FRAME_VERIFY, nullptr, result_out, result_capacity, timings);
+}
+
+int bs_frame_submit_request(bs_frame* frame, uint32_t width, uint32_t height, uint32_t stride,
+                            uint32_t format, uint64_t timestamp_ns, uint32_t request,
+                            const char* query, char* result_out, size_t result_capacity,
+                            bs_timings* timings) {
   try {
     if (frame == nullptr) return Fail(BS_INVALID_ARGUMENT, "bs_frame_submit: frame is NULL");
     std::unique_ptr<bs_frame> owned(frame);
     if (!ValidFormat(format)) return Fail(BS_INVALID_ARGUMENT, "bs_frame_submit: unknown format");
     bc::FrameOptions options;
     options.timestamp_ns = timestamp_ns;
+    options.request = request;
+    if (query != nullptr) options.query = query;
     options.corrupt_after_checksum =
         owned->client->corrupt_after_checksum.load(std::memory_order_relaxed);
     auto ack =

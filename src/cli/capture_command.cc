@@ -32,6 +32,7 @@ struct CaptureFlags {
   std::string out;
   std::string raw_out;
   std::string request = "text";
+  std::string query;
   bool no_shm = false;
   bool quiet = false;
 };
@@ -50,11 +51,21 @@ int Capture(const CaptureFlags& flags) {
   }
   perception::X11Capture& x = **capture;
   if (!x.warning().empty()) std::cerr << "brainstem capture: warning: " << x.warning() << "\n";
-  uint32_t request = 1;
+  uint32_t request = client::kFrameOcrText;
   if (flags.request == "verify") {
-    request = 0;
+    request = client::kFrameVerify;
+  } else if (flags.request == "find") {
+    request = client::kFrameOcrFind;
+  } else if (flags.request == "region") {
+    request = client::kFrameOcrRegion;
   } else if (flags.request != "text") {
-    std::cerr << "brainstem capture: --request must be text or verify\n";
+    std::cerr << "brainstem capture: --request must be text, find, region or verify\n";
+    return 2;
+  }
+  if ((request == client::kFrameOcrFind || request == client::kFrameOcrRegion) &&
+      flags.query.empty()) {
+    std::cerr << "brainstem capture: --request " << flags.request
+              << " needs --query (find: the text; region: x,y,w,h)\n";
     return 2;
   }
   std::unique_ptr<client::Client> client;
@@ -130,6 +141,7 @@ int Capture(const CaptureFlags& flags) {
       client::FrameOptions options;
       options.timestamp_ns = frame->timestamp_ns;
       options.request = request;
+      options.query = flags.query;
       const auto start = std::chrono::steady_clock::now();
       auto ack = slot.has_value()
                      ? client->SubmitFrameBuffer(std::move(*slot), v.width, v.height, v.stride,
@@ -176,7 +188,9 @@ std::function<int()> RegisterCapture(CLI::App* app) {
                       "Server, e.g. shm://default?frames=1&frame_bytes=16777216");
   command->add_option("--out", flags->out, "Write the (last) frame as PNG");
   command->add_option("--raw-out", flags->raw_out, "Write the (last) frame as raw BGRA8");
-  command->add_option("--request", flags->request, "text (OCR, kind 1) | verify (kind 0)");
+  command->add_option("--request", flags->request,
+                      "text (OCR, kind 1) | find (2) | region (3) | verify (0)");
+  command->add_option("--query", flags->query, "find: the text to find; region: x,y,w,h");
   command->add_flag("--no-shm", flags->no_shm, "Use GetImage instead of MIT-SHM (comparison)");
   command->add_flag("--quiet", flags->quiet, "Do not print each answer");
   return [flags]() { return Capture(*flags); };

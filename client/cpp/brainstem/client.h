@@ -71,17 +71,30 @@ struct PredictOptions {
   bool corrupt_after_checksum = false;
 };
 
+// What the server does with a frame (FrameOptions::request; docs/shm-protocol.md section 3).
+inline constexpr uint32_t kFrameVerify = 0;     // verify the checksum and acknowledge
+inline constexpr uint32_t kFrameOcrText = 1;    // OCR: all text in reading order
+inline constexpr uint32_t kFrameOcrFind = 2;    // OCR: boxes matching `query`, best first
+inline constexpr uint32_t kFrameOcrRegion = 3;  // OCR: text inside `query` = "x,y,w,h"
+// The longest query and answer a frame slot carries, in bytes.
+inline constexpr size_t kFrameQueryCapacity = sizeof(::brainstem::shm::FrameSlot::result) - 1;
+
 struct FrameOptions {
   uint64_t timestamp_ns = 0;  // capture time, passed through to the server
-  uint32_t request = 0;       // what the server does with the frame: 0 = verify and acknowledge
-  int64_t timeout_ms = 0;     // as in PredictOptions
+  uint32_t request = kFrameVerify;
+  // kFrameOcrFind: the text to find (UTF-8, not empty); kFrameOcrRegion: "x,y,w,h" in pixels.
+  // At most kFrameQueryCapacity bytes; ignored by the other kinds.
+  std::string query;
+  int64_t timeout_ms = 0;               // as in PredictOptions
   bool corrupt_after_checksum = false;  // FOR TESTS ONLY, as in PredictOptions
 };
 
 // The server's answer to a frame.
 struct FrameAck {
   uint64_t sequence = 0;
-  std::string result;  // the server's text answer (empty for request 0)
+  // The server's answer: empty for kFrameVerify over shm; for the OCR kinds JSON, compact over
+  // shm (it must fit the slot: docs/perception.md) and the full /v1/ocr answer over http.
+  std::string result;
   CallTimings timings;
 };
 
@@ -155,7 +168,8 @@ class Client {
                             const PredictOptions& options = {}) = 0;
 
   // Hands one image to the server (copies it into a frame slot) and waits for the answer.
-  // `stride` is bytes per row. http: kUnimplemented (the HTTP API has no frame route).
+  // `stride` is bytes per row. http: the OCR kinds are posted as raw pixels to /v1/ocr or
+  // /v1/ocr/find; kFrameVerify is kUnimplemented (it exists to measure the shm handoff).
   virtual Result<FrameAck> SubmitFrame(const uint8_t* pixels, uint32_t width, uint32_t height,
                                        uint32_t stride, PixelFormat format,
                                        const FrameOptions& options = {}) = 0;

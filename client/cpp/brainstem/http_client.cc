@@ -39,6 +39,24 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// RFC 3986 percent-encoding of everything but the unreserved characters, for query values.
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size() * 3);
+  for (unsigned char c : text) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 struct HttpClient::Connection {
@@ -219,7 +237,13 @@ void HttpClient::Return(std::unique_ptr<Connection> connection) {
 }
 
 Result<HttpClient::Reply> HttpClient::Exchange(std::string_view method, std::string_view path,
-                                               std::string_view body, int64_t timeout_ms) {
+                                               std::string_view body, int64_t timeout_ms,
+                                               std::string_view content_type,
+                                               std::string_view extra_headers) {
+  // Small bodies go out with the header in one send (one segment with TCP_NODELAY); a frame's
+  // megabytes are sent from where they lie instead of being copied behind the header.
+  constexpr size_t kInlineBody = 64 * 1024;
+  const bool inline_body = body.size() <= kInlineBody;
   const uint64_t deadline = timeout_ms > 0 ? NowNs() + uint64_t(timeout_ms) * 1000000 : 0;
   // A kept-alive connection may have been closed by the server while idle; then the first
   // attempt fails before any answer byte and a fresh connection is tried once.
@@ -229,16 +253,18 @@ Result<HttpClient::Reply> HttpClient::Exchange(std::string_view method, std::str
     c->out.append(method).append(" ").append(path).append(" HTTP/1.1\r\nHost: ");
     c->out.append(host_header_).append("\r\n");
     if (!body.empty() || method == "POST") {
-      c->out.append("Content-Type: application/json\r\nContent-Length: ");
+      c->out.append("Content-Type: ").append(content_type).append("\r\nContent-Length: ");
       c->out.append(std::to_string(body.size())).append("\r\n");
     }
     if (timeout_ms > 0) {
       c->out.append("X-Request-Timeout-Ms: ").append(std::to_string(timeout_ms)).append("\r\n");
     }
-    c->out.append("\r\n").append(body);
+    c->out.append(extra_headers).append("\r\n");
+    if (inline_body) c->out.append(body);
     Reply reply;
     bool close = false;
     Status s = c->SendAll(c->out);
+    if (s.ok() && !inline_body) s = c->SendAll(body);
     if (s.ok()) s = c->ReadResponse(deadline, &reply, &close);
     if (s.ok()) {
       if (!close) Return(std::move(c));
@@ -277,18 +303,75 @@ Status HttpClient::PredictRaw(const float* rows, int32_t n_rows, float* actions_
   return Status::Ok();
 }
 
-Result<FrameAck> HttpClient::SubmitFrame(const uint8_t*, uint32_t, uint32_t, uint32_t, PixelFormat,
-                                         const FrameOptions&) {
-  return UnimplementedError("frames need the shm transport (the HTTP API has no frame route)");
+Result<FrameAck> HttpClient::SubmitFrame(const uint8_t* pixels, uint32_t width, uint32_t height,
+                                         uint32_t stride, PixelFormat format,
+                                         const FrameOptions& options) {
+  const uint64_t start = NowNs();
+  if (pixels == nullptr) return InvalidArgumentError("frame: pixels is null");
+  std::string_view format_name;
+  switch (format) {
+    case PixelFormat::kBgra8:
+      format_name = "bgra8";
+      break;
+    case PixelFormat::kRgba8:
+      format_name = "rgba8";
+      break;
+    case PixelFormat::kRgb8:
+      format_name = "rgb8";
+      break;
+    case PixelFormat::kGray8:
+      format_name = "gray8";
+      break;
+    default:
+      return InvalidArgumentError("frame: unknown pixel format");
+  }
+  std::string path;
+  switch (options.request) {
+    // words=0: lines and blocks with their boxes, not every word (the answer stays small).
+    case kFrameOcrText:
+      path = "/v1/ocr?words=0";
+      break;
+    case kFrameOcrFind:
+      path = "/v1/ocr/find?query=" + PercentEncode(options.query);
+      break;
+    case kFrameOcrRegion:
+      path = "/v1/ocr?words=0&region=" + PercentEncode(options.query);
+      break;
+    case kFrameVerify:
+      return UnimplementedError(
+          "http: request 0 (verify) exists only over shm; over http use an OCR kind (1 text, "
+          "2 find, 3 region)");
+    default:
+      return InvalidArgumentError("frame: request " + std::to_string(options.request) +
+                                  " is not a frame request kind (0 verify, 1 OCR text, 2 find, "
+                                  "3 region)");
+  }
+  const std::string headers = "X-Width: " + std::to_string(width) +
+                              "\r\nX-Height: " + std::to_string(height) +
+                              "\r\nX-Stride: " + std::to_string(stride) +
+                              "\r\nX-Format: " + std::string(format_name) + "\r\n";
+  const std::string_view body(reinterpret_cast<const char*>(pixels),
+                              static_cast<size_t>(uint64_t{stride} * height));
+  ASSIGN_OR_RETURN(Reply reply, Exchange("POST", path, body, options.timeout_ms,
+                                         "application/octet-stream", headers));
+  JsonReader json;
+  if (reply.status != 200) return json.ErrorFromResponse(reply.status, reply.body);
+  FrameAck ack;
+  ack.timings.total_ns = NowNs() - start;
+  ack.timings.server_ns = static_cast<uint64_t>(json.OcrServerMs(reply.body) * 1e6);
+  ack.result = std::move(reply.body);
+  return ack;
 }
 
 Result<FrameBuffer> HttpClient::AcquireFrameBuffer() {
-  return UnimplementedError("frames need the shm transport (the HTTP API has no frame route)");
+  return UnimplementedError(
+      "http: zero-copy frame buffers need the shm transport (use SubmitFrame over http)");
 }
 
 Result<FrameAck> HttpClient::SubmitFrameBuffer(FrameBuffer, uint32_t, uint32_t, uint32_t,
                                                PixelFormat, const FrameOptions&) {
-  return UnimplementedError("frames need the shm transport (the HTTP API has no frame route)");
+  return UnimplementedError(
+      "http: zero-copy frame buffers need the shm transport (use SubmitFrame over http)");
 }
 
 }  // namespace brainstem::client

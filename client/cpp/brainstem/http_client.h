@@ -41,13 +41,15 @@ class HttpClient final : public Client {
                                      const FrameOptions& options = {}) override;
 
   // One raw exchange (used for /metadata; public for tools): the status and body of
-  // `method path` with `body`. Errors: kUnavailable when the server cannot be reached.
+  // `method path` with `body`. `extra_headers` is zero or more complete "Name: value\r\n"
+  // lines. Errors: kUnavailable when the server cannot be reached.
   struct Reply {
     int status = 0;
     std::string body;
   };
   Result<Reply> Exchange(std::string_view method, std::string_view path, std::string_view body,
-                         int64_t timeout_ms);
+                         int64_t timeout_ms, std::string_view content_type = "application/json",
+                         std::string_view extra_headers = {});
 
  private:
   struct Connection;

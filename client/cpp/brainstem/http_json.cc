@@ -164,6 +164,14 @@ Status JsonReader::ParsePredictResponse(std::string_view body,
   return Status::Ok();
 }
 
+double JsonReader::OcrServerMs(std::string_view body) {
+  simdjson::dom::element doc;
+  double total = 0;
+  if (parser_.parse(body.data(), body.size()).get(doc)) return 0;
+  if (doc["timing_ms"]["total"].get(total)) return 0;
+  return total;
+}
+
 Status JsonReader::ErrorFromResponse(int http_status, std::string_view body) {
   const StatusCode code = CodeForHttpStatus(http_status);
   std::string prefix = "HTTP " + std::to_string(http_status);

@@ -44,6 +44,10 @@ class JsonReader {
   Status ParsePredictResponse(std::string_view body, std::span<const std::string> action_names,
                               int32_t n_rows, float* actions_out, double* server_ms);
 
+  // The pipeline's own time in a 200 answer of /v1/ocr or /v1/ocr/find (timing_ms.total), in
+  // milliseconds; 0 when absent.
+  double OcrServerMs(std::string_view body);
+
   // A non-200 answer: the Status whose code matches the HTTP status (422/400 invalid argument,
   // 404 not found, 413 resource exhausted, 503 unavailable, 504 deadline, else internal) and
   // whose message is the server's "message" (or the raw body when it is not the error JSON).

@@ -676,6 +676,11 @@ Result<FrameAck> ShmClient::SubmitFrameBuffer(FrameBuffer buffer, uint32_t width
     return InvalidArgumentError("frame: " + std::to_string(bytes) + " bytes exceed the slot's " +
                                 std::to_string(buffer.capacity()));
   }
+  const bool has_query = options.request == kFrameOcrFind || options.request == kFrameOcrRegion;
+  if (has_query && options.query.size() > kFrameQueryCapacity) {
+    return InvalidArgumentError("frame: query is " + std::to_string(options.query.size()) +
+                                " bytes (at most " + std::to_string(kFrameQueryCapacity) + ")");
+  }
   const uint32_t index = buffer.slot_;
   shm::FrameSlot* slot = s.frame(index);
   const uint64_t sequence = ++s.frame_sequence[index];
@@ -687,6 +692,11 @@ Result<FrameAck> ShmClient::SubmitFrameBuffer(FrameBuffer buffer, uint32_t width
   slot->timestamp_ns = options.timestamp_ns;
   slot->payload_bytes = bytes;
   slot->request = options.request;
+  // The query travels in the answer's field; the server copies it out before answering.
+  const size_t query_bytes = has_query ? options.query.size() : 0;
+  std::memcpy(slot->result, options.query.data(), query_bytes);
+  slot->result[query_bytes] = '\0';
+  slot->result_length = static_cast<uint32_t>(query_bytes);
   slot->checksum = PayloadChecksum(s.checksum, buffer.data(), bytes);
   if (options.corrupt_after_checksum && bytes > 0) buffer.data()[bytes / 2] ^= 0x01;
   slot->t_submit_ns = MonotonicNs();

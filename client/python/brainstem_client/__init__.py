@@ -23,10 +23,26 @@ from . import _ffi
 from ._ffi import Timings
 
 __all__ = ["Client", "ClientError", "InvalidArgument", "ChecksumMismatch", "Unavailable",
-           "DeadlineExceeded", "Unsupported", "FORMATS"]
+           "DeadlineExceeded", "Unsupported", "FORMATS", "REQUESTS"]
 
 FORMATS = {"BGRA": 1, "RGBA": 2, "RGB": 3, "GRAY": 4}
 _BYTES_PER_PIXEL = {1: 4, 2: 4, 3: 3, 4: 1}
+# What the server does with a frame (docs/shm-protocol.md section 3).
+REQUESTS = {"verify": 0, "text": 1, "find": 2, "region": 3}
+
+
+def _request(request, query):
+    """(kind number, query bytes or None) for submit_frame's `request` and `query`."""
+    kind = REQUESTS.get(request) if isinstance(request, str) else request
+    if kind not in REQUESTS.values():
+        raise ValueError(f"request must be one of {sorted(REQUESTS)} (or 0..3), got {request!r}")
+    if kind == REQUESTS["region"] and not isinstance(query, str) and query is not None:
+        query = ",".join(str(int(v)) for v in query)  # (x, y, w, h)
+    if kind in (REQUESTS["find"], REQUESTS["region"]):
+        if not query:
+            raise ValueError("query is required for request 'find' and 'region'")
+        return kind, query.encode()
+    return kind, None
 
 _lib = None
 
@@ -109,18 +125,20 @@ class FrameBuffer:
         return memoryview((ctypes.c_uint8 * self.capacity).from_address(
             ctypes.addressof(self._pixels.contents))).cast("B")
 
-    def submit(self, width, height, format="BGRA", stride=None, timestamp_ns=0):
+    def submit(self, width, height, format="BGRA", stride=None, timestamp_ns=0,
+               request="verify", query=None):
         """Hands the frame to the server and returns its answer (as Client.submit_frame)."""
         if self._handle is None:
             raise ValueError("frame buffer already submitted or released")
         fmt = self._client._format(format)
         stride = stride if stride is not None else width * _BYTES_PER_PIXEL[fmt]
+        kind, query_bytes = _request(request, query)
         handle, self._handle = self._handle, None
         result = ctypes.create_string_buffer(4096)
         t = Timings()
         lib = _library()
-        code = lib.bs_frame_submit(handle, width, height, stride, fmt, timestamp_ns, result,
-                                   len(result), ctypes.byref(t))
+        code = lib.bs_frame_submit_request(handle, width, height, stride, fmt, timestamp_ns, kind,
+                                           query_bytes, result, len(result), ctypes.byref(t))
         if code != _ffi.OK:
             _raise(code, lib.bs_last_error(None).decode(errors="replace"))
         return {"result": result.value.decode(errors="replace"), "timings": t.as_dict()}
@@ -282,11 +300,17 @@ class Client:
 
     # --- frames --------------------------------------------------------------------------
 
-    def submit_frame(self, data, width, height, format="BGRA", stride=None, timestamp_ns=0):
-        """Hands one image to the server (shm only; copied once into a frame slot). `data` is
-        bytes, bytearray, memoryview or a numpy array holding at least stride*height bytes.
-        Returns {"result": server's text answer, "timings": {...}}."""
+    def submit_frame(self, data, width, height, format="BGRA", stride=None, timestamp_ns=0,
+                     request="verify", query=None):
+        """Hands one image to the server and returns {"result": the server's text answer,
+        "timings": {...}}. `data` is bytes, bytearray, memoryview or a numpy array holding at
+        least stride*height bytes. `request`: "verify" (shm only: checksum and acknowledge),
+        "text" (OCR), "find" (`query` = the text to find) or "region" (`query` = (x, y, w, h)
+        or "x,y,w,h"). Over shm the frame is copied once into a frame slot and OCR answers are
+        compact JSON; over http it is posted as raw pixels to /v1/ocr[/find] and the answer is
+        that route's JSON. See ocr_text / find_text / read_region for parsed answers."""
         fmt = self._format(format)
+        kind, query_bytes = _request(request, query)
         stride = stride if stride is not None else width * _BYTES_PER_PIXEL[fmt]
         needed = stride * height
         keep = data
@@ -311,11 +335,35 @@ class Client:
                                   f"frame: {size} bytes given, stride*height = {needed}")
         result = ctypes.create_string_buffer(4096)
         t = Timings()
-        code = self._lib.bs_submit_frame(self._handle(), ptr, width, height, stride, fmt,
-                                         timestamp_ns, result, len(result), ctypes.byref(t))
+        if self.transport == "http":
+            # /v1/ocr answers carry every line and box: more than a slot's 3 KiB.
+            result = ctypes.create_string_buffer(1 << 20)
+        code = self._lib.bs_submit_frame_request(self._handle(), ptr, width, height, stride, fmt,
+                                                 timestamp_ns, kind, query_bytes, result,
+                                                 len(result), ctypes.byref(t))
         del keep
         self._check(code)
         return {"result": result.value.decode(errors="replace"), "timings": t.as_dict()}
+
+    def ocr_text(self, data, width, height, format="BGRA", stride=None):
+        """OCR of one screen image: the server's answer as a dict (its "text" in reading
+        order; see docs/perception.md)."""
+        return self._ocr(data, width, height, format, stride, "text", None)
+
+    def find_text(self, data, width, height, query, format="BGRA", stride=None):
+        """Boxes of `query` on the screen, best first: the answer's "matches", each with
+        "text", "box" [x, y, w, h] and "center" [x, y] (where to click)."""
+        return self._ocr(data, width, height, format, stride, "find", query)
+
+    def read_region(self, data, width, height, box, format="BGRA", stride=None):
+        """The text inside `box` = (x, y, w, h)."""
+        return self._ocr(data, width, height, format, stride, "region", box)
+
+    def _ocr(self, data, width, height, format, stride, request, query):
+        import json
+        answer = self.submit_frame(data, width, height, format=format, stride=stride,
+                                   request=request, query=query)
+        return json.loads(answer["result"])
 
     def frame_buffer(self):
         """Claims a frame slot to write in place (true zero copy): use as a context manager,

@@ -92,6 +92,12 @@ def load():
         "bs_frame_submit": (c.c_int, [P, c.c_uint32, c.c_uint32, c.c_uint32, c.c_uint32,
                                       c.c_uint64, c.c_char_p, c.c_size_t, c.POINTER(Timings)]),
         "bs_frame_release": (None, [P]),
+        "bs_submit_frame_request": (c.c_int, [P, c.c_void_p, c.c_uint32, c.c_uint32, c.c_uint32,
+                                              c.c_uint32, c.c_uint64, c.c_uint32, c.c_char_p,
+                                              c.c_char_p, c.c_size_t, c.POINTER(Timings)]),
+        "bs_frame_submit_request": (c.c_int, [P, c.c_uint32, c.c_uint32, c.c_uint32, c.c_uint32,
+                                              c.c_uint64, c.c_uint32, c.c_char_p, c.c_char_p,
+                                              c.c_size_t, c.POINTER(Timings)]),
         "bs_set_test_option": (c.c_int, [P, c.c_char_p, c.c_int64]),
     }
     for name, (restype, argtypes) in sig.items():
