@@ -61,6 +61,12 @@ struct GrayImage {
 // Luma (BT.601 integer weights) of the whole frame. REQUIRES: a valid frame.
 void ToGray(const FrameView& frame, GrayImage* out);
 
+// Luma of the rectangle `box` of `frame`, written at the same place in `out`; the rest of
+// `out` is left as it was. Lets a changed frame convert only its changed tiles (at 1080p the
+// whole frame costs ~2.5 ms, a tile ~10 us). REQUIRES: a valid frame; out is frame-sized; box
+// inside the frame.
+void ToGrayRect(const FrameView& frame, const OcrBox& box, GrayImage* out);
+
 // Copies the rectangle of `source` into `out`. REQUIRES: box inside source.
 void Crop(const GrayImage& source, const OcrBox& box, GrayImage* out);
 

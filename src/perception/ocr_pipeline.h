@@ -1,9 +1,12 @@
 // OcrPipeline: one frame in, a page layout out, re-reading only what changed since the
 // previous frame of the same stream. Steps: hash tiles (an identical frame is answered from
-// the cache here); convert to grey; plan the re-reads (everything for a first frame or a
-// new geometry, else the changed lines: tile_cache.h); in each region, fix polarity and cut it
-// (XY-cut) into pieces of text, each read by an engine (single lines with PSM 7, taller pieces
-// with PSM 11); keep the previous words outside the regions; group into lines and blocks.
+// the cache here); convert to grey (only the changed tiles when a previous frame exists); plan
+// the re-reads (everything for a first frame or a new geometry, else the changed lines:
+// tile_cache.h); cut each region (XY-cut) into pieces of text, drop those that cannot change
+// the answer (unchanged neighbours in the region's padding, streaks under 4 px), copy each into
+// a plain margin with its polarity fixed and read it with an engine (single lines with PSM 7,
+// taller pieces with PSM 11); keep the previous words outside the regions; group into lines
+// and blocks.
 // Reading the pieces is delegated to a PieceReader so that the worker pool can spread one
 // frame's pieces over several engines.
 // Thread-compatible: a StreamState is used by one frame at a time (the pool locks it).
@@ -38,9 +41,9 @@ struct PipelineOptions {
 
 // One piece of a region to read, and what was read.
 struct Piece {
-  GrayView image;  // borrowed from the pipeline's region buffer
+  GrayView image;  // owned by AnalyzeFrame, valid while the reader runs
   int psm = kPsmSingleLine;
-  int offset_x = 0;  // where image(0, 0) lies in the frame
+  int offset_x = 0;  // where image(0, 0) lies in the frame (< 0 at the frame edge: the margin)
   int offset_y = 0;
   std::vector<OcrWord> words;  // out, in the piece's coordinates
   Status status;               // out

@@ -119,6 +119,14 @@ ChangePlan PlanRereads(const TileHashes& before, const TileHashes& now,
   return plan;
 }
 
+bool MayHoldRegionWords(const OcrBox& piece, const OcrBox& region, bool single_line) {
+  if (!Intersects(piece, region)) return false;
+  if (!single_line) return true;
+  // Twice the centre, so that odd heights need no rounding.
+  const int center2 = 2 * piece.y + piece.h;
+  return center2 >= 2 * region.y && center2 < 2 * region.bottom();
+}
+
 namespace {
 
 // The content mask: a pixel is background when it lies in a horizontal or vertical run of

@@ -48,6 +48,13 @@ ChangePlan PlanRereads(const TileHashes& before, const TileHashes& now,
                        const GrayImage& gray_before, const GrayImage& gray_now,
                        const std::vector<OcrBox>& previous_lines);
 
+// Whether a piece at `piece` (frame coordinates, tight to its content) can yield a word whose
+// centre lies in `region` (only those words replace cached ones). A single line's words sit
+// on its middle row, so a line counts when its vertical centre lies in the region and it
+// overlaps the region horizontally; any other piece when it overlaps the region. Pieces that
+// fail are the unchanged neighbours in the padding around a region.
+bool MayHoldRegionWords(const OcrBox& piece, const OcrBox& region, bool single_line);
+
 // Recursive XY-cut: splits `image` at uniform rows (any gap) and uniform columns (gaps of at
 // least `min_column_gap` pixels) into boxes that each hold one line or one text piece. Boxes
 // are in the image's coordinates, tight to their content.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace brainstem::perception {
 namespace {
 
@@ -58,6 +60,39 @@ TEST(TileCacheTest, XyCutSeparatesLinesAndColumns) {
   EXPECT_EQ(boxes[0].h, 10);
   EXPECT_EQ(boxes[1].x, 300);
   EXPECT_EQ(boxes[2].y, 40);
+}
+
+TEST(TileCacheTest, OnlyPiecesThatCanYieldRegionWordsAreRead) {
+  const OcrBox region{10, 100, 300, 20};  // a re-read line: rows 100..119
+  // The changed line itself.
+  EXPECT_TRUE(MayHoldRegionWords({12, 101, 200, 17}, region, /*single_line=*/true));
+  // The line above, in the region's padding: its lower edge overlaps, its middle does not.
+  EXPECT_FALSE(MayHoldRegionWords({12, 84, 200, 19}, region, true));
+  // The line below likewise; and a piece beside the region overlaps nothing.
+  EXPECT_FALSE(MayHoldRegionWords({12, 117, 200, 18}, region, true));
+  EXPECT_FALSE(MayHoldRegionWords({320, 101, 50, 17}, region, true));
+  // A centre on the region's first row counts, one on the row past its end does not.
+  EXPECT_TRUE(MayHoldRegionWords({12, 90, 200, 20}, region, true));
+  EXPECT_FALSE(MayHoldRegionWords({12, 110, 200, 20}, region, true));
+  // A taller piece (not one line) is read whenever it overlaps: words anywhere in it count.
+  EXPECT_TRUE(MayHoldRegionWords({12, 40, 200, 62}, region, /*single_line=*/false));
+  EXPECT_FALSE(MayHoldRegionWords({12, 40, 200, 60}, region, false));
+}
+
+TEST(TileCacheTest, GrayOfARectangleMatchesTheWholeFrame) {
+  OwnedFrame a = White(70, 40);
+  for (size_t i = 0; i < a.pixels.size(); ++i) a.pixels[i] = static_cast<uint8_t>(i * 37 % 251);
+  GrayImage whole, part;
+  ToGray(a.view(), &whole);
+  part = whole;
+  std::fill(part.pixels.begin(), part.pixels.end(), 7);
+  ToGrayRect(a.view(), {5, 3, 40, 20}, &part);
+  for (int y = 0; y < 40; ++y) {
+    for (int x = 0; x < 70; ++x) {
+      const bool inside = x >= 5 && x < 45 && y >= 3 && y < 23;
+      ASSERT_EQ(part.at(x, y), inside ? whole.at(x, y) : 7) << x << "," << y;
+    }
+  }
 }
 
 TEST(TileCacheTest, PolarityFixInvertsDarkBackgrounds) {

@@ -98,6 +98,9 @@ def test_identical_frame_from_cache_and_changed_line_reread(env):
     assert c["hit"] is False and c["full_read"] is False
     assert 1 <= c["tiles_changed"] <= 6, c
     assert c["regions"] <= 2 and c["pixels_read"] < 0.05 * screen.width * screen.height, c
+    # Only the changed line reaches the engine: the lines above and below, inside the region's
+    # padding, come from the cache (docs/perception.md).
+    assert c["pieces"] == 1, c
     texts = lines_of(changed)
     assert "git push origin feature" in texts, texts
     assert "git commit -m fix parser bug" not in texts
