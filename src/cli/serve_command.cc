@@ -197,7 +197,7 @@ int Serve(const ServeFlags& flags) {
     // the default socket taken; it then serves HTTP only and says so. Asked for explicitly,
     // shm must work or the server does not start.
     bool explicit_shm = false;
-    for (const char* key : {"shm.enabled", "shm.name", "shm.path"}) {
+    for (const char* key : {"shm.enabled", "shm.name", "shm.path", "shm.rendezvous"}) {
       explicit_shm = explicit_shm || config.sources.at(key) != "default";
     }
     if (!created.ok() && explicit_shm) {
@@ -236,11 +236,16 @@ int Serve(const ServeFlags& flags) {
   (*server)->Start();
   if (shm_server != nullptr) {
     shm_server->Start();
+    std::string where = shm_server->socket_path();
+    if (!shm_server->lobby_shm_name().empty()) {
+      where += (where.empty() ? "" : " and ") + std::string("lobby /dev/shm") +
+               shm_server->lobby_shm_name();
+    }
     spdlog::info(
         "shared memory on {} (checksum {}, up to {} tensor slots x {} rows, {} frame "
         "slots x {} bytes per client)",
-        shm_server->socket_path(), config.shm.checksum, config.shm.max_tensor_slots,
-        config.shm.max_rows, config.shm.max_frame_slots, config.shm.max_frame_bytes);
+        where, config.shm.checksum, config.shm.max_tensor_slots, config.shm.max_rows,
+        config.shm.max_frame_slots, config.shm.max_frame_bytes);
   }
   const double startup = SecondsSinceProcessStart();
   metrics.startup_seconds.store(startup);

@@ -147,6 +147,7 @@ const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "err
 const std::vector<std::string> kLogFormats = {"text", "json"};
 const std::vector<std::string> kOcrSegmentations = {"xycut", "tesseract"};
 const std::vector<std::string> kChecksums = {"none", "xxh3", "crc32c", "sha256"};
+const std::vector<std::string> kRendezvous = {"socket", "named", "both"};
 const std::vector<std::string> kPinning = {"auto", "off"};
 
 constexpr int64_t kMaxBatchLimit = 4096;
@@ -408,6 +409,7 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(ChoiceKey("shm.checksum", &Config::shm, &ShmConfig::checksum, kChecksums));
     k.push_back(IntKey("shm.spin_us", &Config::shm, &ShmConfig::spin_us, 0, 1'000'000));
     k.push_back(BoolKey("shm.allow_other_uids", &Config::shm, &ShmConfig::allow_other_uids));
+    k.push_back(ChoiceKey("shm.rendezvous", &Config::shm, &ShmConfig::rendezvous, kRendezvous));
 
     auto cpu_list = [](std::string key, std::string CpuConfig::*field) {
       return KeySpec{key,

@@ -63,7 +63,10 @@ struct ShmConfig {
   int64_t max_frame_bytes = 32 << 20;  // pixel bytes per frame slot (1..256 MiB)
   std::string checksum = "xxh3";       // when the client asks for the server's default
   int64_t spin_us = 50;                // polling after the last request before sleeping
-  bool allow_other_uids = false;       // accept clients running as another user
+  bool allow_other_uids = false;       // accept clients running as another user (socket only)
+  // How clients find the server: socket (the Unix socket), named (a lobby in /dev/shm for
+  // containers sharing only the IPC namespace; docs/shm-protocol.md section 8) or both.
+  std::string rendezvous = "socket";
 };
 
 // Where threads run (docs/topology.md). CPU lists use the kernel syntax ("0-3,8").

@@ -64,7 +64,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(config->logging.level, "info");
   EXPECT_EQ(config->sources.at("server.port"), "default");
   EXPECT_EQ(config->sources.at("server.cors.allow_origins"), "default");
-  EXPECT_EQ(config->sources.size(), 60u);  // every key has a source
+  EXPECT_EQ(config->sources.size(), 61u);  // every key has a source
 }
 
 TEST(ConfigTest, FileNestedMaps) {
@@ -247,11 +247,12 @@ TEST(ConfigTest, ShmKeys) {
   EXPECT_EQ(shm.checksum, "xxh3");
   EXPECT_EQ(shm.spin_us, 50);
   EXPECT_FALSE(shm.allow_other_uids);
+  EXPECT_EQ(shm.rendezvous, "socket");
 
   TempYaml file(
       "shm:\n  enabled: false\n  name: sim-1\n  path: /run/bs/x.sock\n  max_tensor_slots: 8\n"
       "  max_rows: 16\n  max_frame_slots: 0\n  max_frame_bytes: 4096\n  checksum: CRC32C\n"
-      "  spin_us: 0\n  allow_other_uids: yes\n");
+      "  spin_us: 0\n  allow_other_uids: yes\n  rendezvous: both\n");
   Result<Config> set = Load(file.path());
   ASSERT_TRUE(set.ok()) << set.status().ToString();
   EXPECT_FALSE(set->shm.enabled);
@@ -264,6 +265,7 @@ TEST(ConfigTest, ShmKeys) {
   EXPECT_EQ(set->shm.checksum, "crc32c");
   EXPECT_EQ(set->shm.spin_us, 0);
   EXPECT_TRUE(set->shm.allow_other_uids);
+  EXPECT_EQ(set->shm.rendezvous, "both");
   EXPECT_EQ(set->sources.at("shm.checksum"), "file:" + file.path().string());
 
   ExpectError(Load(std::nullopt, {}, {{"shm.name", "../etc"}}), {"flag shm.name", "not a valid"});
@@ -272,6 +274,8 @@ TEST(ConfigTest, ShmKeys) {
   ExpectError(Load(std::nullopt, {}, {{"shm.path", "/tmp/" + std::string(200, 'x')}}),
               {"flag shm.path", "at most 107"});
   ExpectError(Load(std::nullopt, {}, {{"shm.path", "/tmp/dir/"}}), {"flag shm.path", "directory"});
+  ExpectError(Load(std::nullopt, {}, {{"shm.rendezvous", "tcp"}}),
+              {"flag shm.rendezvous", "allowed: socket, named, both"});
   ExpectError(Load(std::nullopt, {}, {{"shm.checksum", "md5"}}),
               {"flag shm.checksum", "allowed: none, xxh3, crc32c, sha256"});
   ExpectError(Load(std::nullopt, {}, {{"shm.max_tensor_slots", "257"}}),

@@ -128,6 +128,13 @@ std::string ServerMetrics::RenderPrometheus(const std::string& model,
                "Shared-memory sessions ended by the client hanging up (a clean close and a crash "
                "look the same).",
                "", static_cast<double>(shm_client_deaths_total.load()));
+  AppendMetric(&out, "brainstem_shm_named_sessions", "gauge",
+               "Shared-memory clients connected through the /dev/shm lobby now (also counted in "
+               "brainstem_shm_sessions).",
+               "", static_cast<double>(shm_named_sessions.load()));
+  AppendMetric(&out, "brainstem_shm_named_sessions_total", "counter",
+               "Shared-memory clients welcomed through the /dev/shm lobby since start.", "",
+               static_cast<double>(shm_named_sessions_total.load()));
   AppendHistogram(&out, "brainstem_ocr_duration_seconds",
                   "Time to answer one OCR frame (cache check, re-reads, layout).", "model=\"ocr\"",
                   ocr_seconds);

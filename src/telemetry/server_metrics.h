@@ -51,6 +51,9 @@ class ServerMetrics {
   std::atomic<uint64_t> shm_bad_slots_total{0};      // slots refused for an invalid field
   std::atomic<int64_t> shm_bytes_mapped{0};          // bytes of regions the server has mapped
   std::atomic<uint64_t> shm_client_deaths_total{0};  // sessions the client ended by hanging up
+  // Of shm_sessions / shm_sessions_total: those that came through the /dev/shm lobby.
+  std::atomic<int64_t> shm_named_sessions{0};
+  std::atomic<uint64_t> shm_named_sessions_total{0};
 
   // Screen perception (OCR, docs/perception.md): one "image" is one frame answered.
   Histogram ocr_seconds;                            // per frame: taken by a worker to answered

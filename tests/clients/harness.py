@@ -65,7 +65,9 @@ class ServerStartError(Exception):
 class Server:
     """One `brainstem serve` with HTTP on a free port and shm on `socket_path`."""
 
-    def __init__(self, workdir, socket_path, sets=()):
+    def __init__(self, workdir, socket_path, sets=(), ready_path=None):
+        """`ready_path`: the file whose appearance means shm is up (default the socket; the
+        lobby in /dev/shm for shm.rendezvous=named)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.socket_path = str(socket_path)
@@ -88,7 +90,7 @@ class Server:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             if port_file.exists() and port_file.read_text().strip() and \
-                    os.path.exists(self.socket_path):
+                    os.path.exists(ready_path or self.socket_path):
                 self.port = int(port_file.read_text().strip())
                 break
             rc = self.proc.poll()
@@ -162,6 +164,29 @@ class Server:
             if line.startswith(name) and (line[len(name):len(name) + 1] in (" ", "{")):
                 total += float(line.rsplit(" ", 1)[1])
         return total
+
+
+def unique_shm_name(tag):
+    """A shm.name no other test on this host uses (tests run in parallel)."""
+    return f"t{os.getpid()}-{tag}-{random.randrange(1 << 30):x}"
+
+
+def lobby_path(name):
+    return f"/dev/shm/brainstem-{os.geteuid()}-{name}.lobby"
+
+
+def dev_shm_files(name):
+    """The lobby and region files of shm.name `name` in /dev/shm."""
+    prefix = f"brainstem-{os.geteuid()}-{name}."
+    return sorted(f for f in os.listdir("/dev/shm") if f.startswith(prefix))
+
+
+def named_server(workdir, name, rendezvous="named"):
+    """A server publishing the /dev/shm lobby of `name` (and its socket too for "both")."""
+    workdir = Path(workdir)
+    return Server(workdir, workdir / "s.sock",
+                  sets=[f"shm.name={name}", f"shm.rendezvous={rendezvous}"],
+                  ready_path=lobby_path(name))
 
 
 # --- observations ------------------------------------------------------------------------

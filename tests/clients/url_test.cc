@@ -32,6 +32,33 @@ TEST(ParseUrl, ShmAbsolutePath) {
   EXPECT_EQ(e->region.checksum, shm::kChecksumServerDefault);  // the server decides
 }
 
+TEST(ParseUrl, ShmRendezvousModes) {
+  ::unsetenv("XDG_RUNTIME_DIR");
+  // By name: the socket, then the lobby of the same name.
+  auto by_name = ParseUrl("shm://car-1");
+  ASSERT_TRUE(by_name.ok());
+  EXPECT_EQ(by_name->rendezvous, Endpoint::Rendezvous::kSocketThenNamed);
+  EXPECT_EQ(by_name->shm_name, "car-1");
+  // A path never falls back.
+  auto by_path = ParseUrl("shm:///tmp/x/s.sock");
+  ASSERT_TRUE(by_path.ok());
+  EXPECT_EQ(by_path->rendezvous, Endpoint::Rendezvous::kSocket);
+  EXPECT_EQ(by_path->shm_name, "");
+  // The lobby only, with the same query parameters.
+  auto named = ParseUrl("shm+named://car-1?slots=2&checksum=sha256");
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_EQ(named->kind, Endpoint::Kind::kShm);
+  EXPECT_EQ(named->rendezvous, Endpoint::Rendezvous::kNamed);
+  EXPECT_EQ(named->shm_name, "car-1");
+  EXPECT_EQ(named->socket_path, "");
+  EXPECT_EQ(named->region.tensor_slots, 2u);
+  EXPECT_EQ(named->region.checksum, static_cast<uint32_t>(shm::ChecksumKind::kSha256));
+  EXPECT_FALSE(ParseUrl("shm+named:///tmp/s.sock").ok());
+  EXPECT_FALSE(ParseUrl("shm+named://").ok());
+  EXPECT_FALSE(ParseUrl("shm+named://a/b").ok());
+  EXPECT_FALSE(ParseUrl("shm+named://x?colour=red").ok());
+}
+
 TEST(ParseUrl, ShmQueryParameters) {
   auto e = ParseUrl("shm:///tmp/s.sock?slots=4&rows=16&frames=1&frame_bytes=1024&checksum=crc32c");
   ASSERT_TRUE(e.ok()) << e.status().ToString();

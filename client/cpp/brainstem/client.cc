@@ -67,7 +67,7 @@ Result<std::unique_ptr<Client>> Connect(std::string_view url) {
     ASSIGN_OR_RETURN(auto client, HttpClient::Create(endpoint.host, endpoint.port));
     return std::unique_ptr<Client>(std::move(client));
   }
-  ASSIGN_OR_RETURN(auto client, ShmClient::Create(endpoint.socket_path, endpoint.region));
+  ASSIGN_OR_RETURN(auto client, ShmClient::Create(endpoint));
   return std::unique_ptr<Client>(std::move(client));
 }
 

@@ -187,7 +187,11 @@ class Client {
 // Connects to a server. `url`:
 //   shm://<name>            socket $XDG_RUNTIME_DIR/brainstem/<name>.sock, else
 //                           /tmp/brainstem-<uid>/<name>.sock
-//   shm:///abs/path.sock    that socket
+//   shm:///abs/path.sock    that socket (never anything else)
+//   shm+named://<name>      the server's /dev/shm lobby (docs/shm-protocol.md section 8), for a
+//                           container that shares /dev/shm (ipc: host) but not the socket;
+//                           shm://<name> falls back to it when its socket file is missing or
+//                           refuses the connection
 //   http://host:port        the HTTP API (port defaults to 80)
 // shm URLs take query parameters for the region the client asks for:
 //   ?slots=8&rows=64&frames=2&frame_bytes=8388608&checksum=xxh3|crc32c|sha256|none

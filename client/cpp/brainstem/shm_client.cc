@@ -24,6 +24,7 @@
 #endif
 
 #include "brainstem/checksum.h"
+#include "brainstem/shm_lobby.h"
 
 namespace brainstem::client {
 namespace {
@@ -132,6 +133,9 @@ struct ShmClient::Session {
   // that finds it DONE takes it over.
   std::unique_ptr<std::atomic<bool>[]> tensor_abandoned;
   std::unique_ptr<std::atomic<bool>[]> frame_abandoned;
+  // A session found through the lobby: its claim (whose lock is the life line) and the lobby's
+  // doorbell. Released after the region is unmapped (members outlive the destructor's body).
+  LobbyAttachment lobby;
 
   ~Session() {
     if (base != nullptr) ::munmap(base, size);
@@ -165,6 +169,7 @@ struct ShmClient::Session {
   }
 
   bool HungUp() const {
+    if (lobby.lobby != nullptr) return LobbyServerGone(lobby.lobby_fd, lobby.lobby);
     pollfd p{socket_fd, POLLIN | POLLRDHUP, 0};
     int n = ::poll(&p, 1, 0);
     return n > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
@@ -172,6 +177,10 @@ struct ShmClient::Session {
 
   void Ring() {
     if (header->server_sleeping.load(std::memory_order_seq_cst) != 0) {
+      if (lobby.lobby != nullptr) {
+        RingLobby(lobby.lobby);
+        return;
+      }
       uint64_t one = 1;
       ssize_t n = ::write(doorbell_fd, &one, sizeof(one));
       (void)n;  // a full counter (EAGAIN) still wakes the server
@@ -372,23 +381,7 @@ Status ValidateHeader(const shm::RegionHeader& h, const shm::WelcomeMessage& wel
   return Status::Ok();
 }
 
-Result<std::shared_ptr<ShmClient::Session>> Handshake(const std::string& path,
-                                                      const ShmRegionRequest& request) {
-  auto session = std::make_shared<ShmClient::Session>();
-  session->spin_ns = uint64_t{request.spin_us} * 1000;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return InvalidArgumentError("shm: socket path longer than " +
-                                std::to_string(sizeof(addr.sun_path) - 1) + " bytes: " + path);
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  session->socket_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (session->socket_fd < 0) return InternalError(Errno("shm: socket"));
-  if (::connect(session->socket_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return UnavailableError("shm: cannot connect to " + path + ": " + std::strerror(errno) +
-                            " (is `brainstem serve` running with shm enabled?)");
-  }
+shm::HelloMessage MakeHello(const ShmRegionRequest& request) {
   shm::HelloMessage hello{};
   hello.magic = shm::kMagic;
   hello.abi_version = shm::kAbiVersion;
@@ -397,23 +390,12 @@ Result<std::shared_ptr<ShmClient::Session>> Handshake(const std::string& path,
   hello.frame_slot_count = request.frame_slots;
   hello.frame_capacity = request.frame_slots > 0 ? request.frame_bytes : 0;
   hello.checksum_kind = request.checksum;
-  // A server that refuses a peer outright (another uid) writes its refusal and closes before
-  // reading the hello; the send then fails, but the refusal is still waiting to be read, and it
-  // says why far better than "broken pipe".
-  Status sent = SendAll(session->socket_fd, &hello, sizeof(hello));
+  return hello;
+}
 
-  shm::WelcomeMessage welcome{};
-  std::vector<int> fds;
-  Status received = ReceiveWelcome(session->socket_fd, &welcome, &fds);
-  if (!sent.ok() && !received.ok()) return sent;
-  // Adopt every descriptor at once so none leaks on any error path below.
-  struct FdCloser {
-    std::vector<int>* fds;
-    ~FdCloser() {
-      for (int fd : *fds) ::close(fd);
-    }
-  } closer{&fds};
-  RETURN_IF_ERROR(received);
+// The welcome's verdict, the same for both rendezvous: a refusal becomes the server's message
+// with its status mapped like a slot's.
+Status CheckWelcome(shm::WelcomeMessage& welcome) {
   if (welcome.magic != shm::kMagic) return FailedPreconditionError("shm: welcome has a bad magic");
   if (welcome.status != 0) {
     welcome.message[sizeof(welcome.message) - 1] = '\0';
@@ -428,14 +410,12 @@ Result<std::shared_ptr<ShmClient::Session>> Handshake(const std::string& path,
     return FailedPreconditionError("shm: server speaks ABI " + std::to_string(welcome.abi_version) +
                                    ", this client " + std::to_string(shm::kAbiVersion));
   }
-  if (fds.size() != 2) {
-    return FailedPreconditionError("shm: expected 2 descriptors with the welcome, got " +
-                                   std::to_string(fds.size()));
-  }
-  const int memfd = fds[0];
-  session->doorbell_fd = fds[1];
-  session->region_fd = memfd;
-  fds.clear();  // both descriptors now belong to the session
+  return Status::Ok();
+}
+
+// Maps the region in session->region_fd and validates its header against the welcome.
+Status MapRegion(ShmClient::Session* session, const shm::WelcomeMessage& welcome) {
+  const int memfd = session->region_fd;
   struct stat st {};
   if (::fstat(memfd, &st) != 0) return InternalError(Errno("shm: fstat region"));
   if (st.st_size < static_cast<off_t>(shm::kHeaderSize)) {
@@ -455,7 +435,93 @@ Result<std::shared_ptr<ShmClient::Session>> Handshake(const std::string& path,
   session->frame_sequence = std::make_unique<uint64_t[]>(std::max(frames, 1u));
   session->tensor_abandoned = std::make_unique<std::atomic<bool>[]>(tensors);
   session->frame_abandoned = std::make_unique<std::atomic<bool>[]>(std::max(frames, 1u));
+  return Status::Ok();
+}
+
+// Over the socket (section 1). `connect_errno` receives connect's errno when it fails (0 when
+// the connection was made), so the caller can decide on the lobby fallback.
+Result<std::shared_ptr<ShmClient::Session>> Handshake(const std::string& path,
+                                                      const ShmRegionRequest& request,
+                                                      int* connect_errno) {
+  *connect_errno = 0;
+  auto session = std::make_shared<ShmClient::Session>();
+  session->spin_ns = uint64_t{request.spin_us} * 1000;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return InvalidArgumentError("shm: socket path longer than " +
+                                std::to_string(sizeof(addr.sun_path) - 1) + " bytes: " + path);
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  session->socket_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (session->socket_fd < 0) return InternalError(Errno("shm: socket"));
+  if (::connect(session->socket_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    *connect_errno = errno;
+    return UnavailableError("shm: cannot connect to " + path + ": " + std::strerror(errno) +
+                            " (is `brainstem serve` running with shm enabled?)");
+  }
+  const shm::HelloMessage hello = MakeHello(request);
+  // A server that refuses a peer outright (another uid) writes its refusal and closes before
+  // reading the hello; the send then fails, but the refusal is still waiting to be read, and it
+  // says why far better than "broken pipe".
+  Status sent = SendAll(session->socket_fd, &hello, sizeof(hello));
+
+  shm::WelcomeMessage welcome{};
+  std::vector<int> fds;
+  Status received = ReceiveWelcome(session->socket_fd, &welcome, &fds);
+  if (!sent.ok() && !received.ok()) return sent;
+  // Adopt every descriptor at once so none leaks on any error path below.
+  struct FdCloser {
+    std::vector<int>* fds;
+    ~FdCloser() {
+      for (int fd : *fds) ::close(fd);
+    }
+  } closer{&fds};
+  RETURN_IF_ERROR(received);
+  RETURN_IF_ERROR(CheckWelcome(welcome));
+  if (fds.size() != 2) {
+    return FailedPreconditionError("shm: expected 2 descriptors with the welcome, got " +
+                                   std::to_string(fds.size()));
+  }
+  session->region_fd = fds[0];
+  session->doorbell_fd = fds[1];
+  fds.clear();  // both descriptors now belong to the session
+  RETURN_IF_ERROR(MapRegion(session.get(), welcome));
   return session;
+}
+
+// Through the /dev/shm lobby of `name` (section 8).
+Result<std::shared_ptr<ShmClient::Session>> NamedHandshake(const std::string& name,
+                                                           const ShmRegionRequest& request) {
+  auto session = std::make_shared<ShmClient::Session>();
+  session->spin_ns = uint64_t{request.spin_us} * 1000;
+  ASSIGN_OR_RETURN(session->lobby,
+                   ClaimThroughLobby(name, MakeHello(request), kHandshakeTimeoutMs));
+  shm::WelcomeMessage welcome = session->lobby.welcome;
+  RETURN_IF_ERROR(CheckWelcome(welcome));  // a refusal: the session's destructor frees the claim
+  session->region_fd = std::exchange(session->lobby.region_fd, -1);
+  RETURN_IF_ERROR(MapRegion(session.get(), welcome));
+  MarkAttached(session->lobby);
+  return session;
+}
+
+// By the endpoint's mode: shm://name falls back to the lobby only when nothing listens at the
+// socket path (missing file, or a stale one that refuses); a server that answered is final.
+Result<std::shared_ptr<ShmClient::Session>> ConnectSession(const std::string& socket_path,
+                                                           const std::string& shm_name,
+                                                           Endpoint::Rendezvous rendezvous,
+                                                           const ShmRegionRequest& request) {
+  if (rendezvous == Endpoint::Rendezvous::kNamed) return NamedHandshake(shm_name, request);
+  int connect_errno = 0;
+  auto session = Handshake(socket_path, request, &connect_errno);
+  if (session.ok() || rendezvous != Endpoint::Rendezvous::kSocketThenNamed ||
+      (connect_errno != ENOENT && connect_errno != ECONNREFUSED)) {
+    return session;
+  }
+  auto named = NamedHandshake(shm_name, request);
+  if (named.ok() || named.status().code() != StatusCode::kUnavailable) return named;
+  return UnavailableError(session.status().message() +
+                          "; and through the lobby: " + named.status().message());
 }
 
 }  // namespace
@@ -492,15 +558,32 @@ void FrameBuffer::Release() {
 
 // --- ShmClient ----------------------------------------------------------------------------
 
-ShmClient::ShmClient(std::string socket_path, ShmRegionRequest request)
-    : socket_path_(std::move(socket_path)), request_(request) {}
+ShmClient::ShmClient(std::string socket_path, ShmRegionRequest request,
+                     Endpoint::Rendezvous rendezvous, std::string shm_name)
+    : socket_path_(std::move(socket_path)),
+      request_(request),
+      rendezvous_(rendezvous),
+      shm_name_(std::move(shm_name)) {}
 
-ShmClient::~ShmClient() = default;
+Result<std::shared_ptr<ShmClient::Session>> ShmClient::Connect() const {
+  return ConnectSession(socket_path_, shm_name_, rendezvous_, request_);
+}
 
 Result<std::unique_ptr<ShmClient>> ShmClient::Create(std::string socket_path,
                                                      ShmRegionRequest request) {
-  std::unique_ptr<ShmClient> client(new ShmClient(std::move(socket_path), request));
-  ASSIGN_OR_RETURN(client->session_, Handshake(client->socket_path_, request));
+  Endpoint endpoint;
+  endpoint.rendezvous = Endpoint::Rendezvous::kSocket;
+  endpoint.socket_path = std::move(socket_path);
+  endpoint.region = request;
+  return Create(endpoint);
+}
+
+ShmClient::~ShmClient() = default;
+
+Result<std::unique_ptr<ShmClient>> ShmClient::Create(const Endpoint& endpoint) {
+  std::unique_ptr<ShmClient> client(
+      new ShmClient(endpoint.socket_path, endpoint.region, endpoint.rendezvous, endpoint.shm_name));
+  ASSIGN_OR_RETURN(client->session_, client->Connect());
   const shm::RegionHeader& h = *client->session_->header;
   client->input_width_ = static_cast<int32_t>(h.input_width);
   client->output_width_ = static_cast<int32_t>(h.output_width);
@@ -543,7 +626,7 @@ Result<std::shared_ptr<ShmClient::Session>> ShmClient::CurrentSession() {
     // The server announced it is closing: this call fails, the next one reconnects.
     return session_->Broken();
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<Session> fresh, Handshake(socket_path_, request_));
+  ASSIGN_OR_RETURN(std::shared_ptr<Session> fresh, Connect());
   const shm::RegionHeader& h = *fresh->header;
   if (static_cast<int32_t>(h.input_width) != input_width_ ||
       static_cast<int32_t>(h.output_width) != output_width_ ||

@@ -6,9 +6,14 @@
 // state before sleeping on it with FUTEX_WAIT (100 ms at a time, checking the session socket for
 // hang-up in between).
 //
-// Session life cycle: the socket is the session. When the server goes away (restart, crash,
-// clean stop) the call that notices fails with kUnavailable "server closed the session
-// (restarted?)" and the next call connects again; the new region has a new generation().
+// Named rendezvous (docs/shm-protocol.md section 8): with shm+named://name, or shm://name when
+// the socket file is missing or refuses, the client finds the server through its /dev/shm lobby
+// instead (shm_lobby.h): the region then comes by name, the doorbell is a futex word in the
+// lobby, and the client's lock on its claim takes the socket's place as the session's life line.
+//
+// Session life cycle: the socket (or the lobby claim) is the session. When the server goes away
+// (restart, crash, clean stop) the call that notices fails with kUnavailable "server closed the
+// session (restarted?)" and the next call connects again; the new region has a new generation().
 //
 // Thread-safe: any number of threads may call Predict/PredictRaw/SubmitFrame at once; each
 // claims its own slot. With more callers than slots, the extra callers wait for a free slot.
@@ -31,6 +36,9 @@ class ShmClient final : public Client {
   // kFailedPrecondition (the region failed validation: wrong magic, ABI, size).
   static Result<std::unique_ptr<ShmClient>> Create(std::string socket_path,
                                                    ShmRegionRequest request);
+  // The same for a parsed shm URL, with its rendezvous mode (socket, socket then lobby, lobby).
+  // Errors as above; when the lobby fallback also fails, kUnavailable naming both attempts.
+  static Result<std::unique_ptr<ShmClient>> Create(const Endpoint& endpoint);
   ~ShmClient() override;
 
   std::string_view transport() const override { return "shm"; }
@@ -58,7 +66,10 @@ class ShmClient final : public Client {
   struct Session;  // one handshake's socket, mapping and doorbell (shm_client.cc)
 
  private:
-  ShmClient(std::string socket_path, ShmRegionRequest request);
+  ShmClient(std::string socket_path, ShmRegionRequest request, Endpoint::Rendezvous rendezvous,
+            std::string shm_name);
+  // A new session by the endpoint's rendezvous mode.
+  Result<std::shared_ptr<Session>> Connect() const;
 
   // The live session, connecting again when the last one broke.
   Result<std::shared_ptr<Session>> CurrentSession();
@@ -66,6 +77,8 @@ class ShmClient final : public Client {
   // Constant after construction.
   const std::string socket_path_;
   const ShmRegionRequest request_;
+  const Endpoint::Rendezvous rendezvous_;
+  const std::string shm_name_;  // the lobby's name (kSocketThenNamed, kNamed)
   int32_t input_width_ = 0;
   int32_t output_width_ = 0;
   int32_t max_rows_ = 0;

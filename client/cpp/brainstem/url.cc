@@ -9,6 +9,7 @@ namespace brainstem::client {
 namespace {
 
 constexpr std::string_view kShmScheme = "shm://";
+constexpr std::string_view kShmNamedScheme = "shm+named://";
 constexpr std::string_view kHttpScheme = "http://";
 
 template <typename T>
@@ -90,9 +91,10 @@ Result<uint32_t> ParseChecksumKind(std::string_view text) {
 
 Result<Endpoint> ParseUrl(std::string_view url) {
   Endpoint endpoint;
-  if (url.starts_with(kShmScheme)) {
+  const bool named = url.starts_with(kShmNamedScheme);
+  if (named || url.starts_with(kShmScheme)) {
     endpoint.kind = Endpoint::Kind::kShm;
-    std::string_view rest = url.substr(kShmScheme.size());
+    std::string_view rest = url.substr(named ? kShmNamedScheme.size() : kShmScheme.size());
     size_t q = rest.find('?');
     if (q != std::string_view::npos) {
       RETURN_IF_ERROR(ApplyQuery(rest.substr(q + 1), &endpoint.region));
@@ -104,7 +106,12 @@ Result<Endpoint> ParseUrl(std::string_view url) {
           "socket path (shm:///run/x.sock)");
     }
     if (rest.front() == '/') {
+      if (named) {
+        return InvalidArgumentError(
+            "url: shm+named:// takes the server's shm.name (shm+named://default), not a path");
+      }
       endpoint.socket_path = std::string(rest);
+      endpoint.rendezvous = Endpoint::Rendezvous::kSocket;
     } else {
       for (char c : rest) {
         bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -114,7 +121,13 @@ Result<Endpoint> ParseUrl(std::string_view url) {
                                       "' may hold only letters, digits, '-', '_' and '.'");
         }
       }
-      endpoint.socket_path = DefaultSocketPath(rest);
+      endpoint.shm_name = std::string(rest);
+      if (named) {
+        endpoint.rendezvous = Endpoint::Rendezvous::kNamed;
+      } else {
+        endpoint.socket_path = DefaultSocketPath(rest);
+        endpoint.rendezvous = Endpoint::Rendezvous::kSocketThenNamed;
+      }
     }
     return endpoint;
   }
@@ -164,7 +177,8 @@ Result<Endpoint> ParseUrl(std::string_view url) {
     return endpoint;
   }
   return InvalidArgumentError("url: '" + std::string(url) +
-                              "' must start with shm:// or http:// (https is not supported)");
+                              "' must start with shm://, shm+named:// or http:// (https is not "
+                              "supported)");
 }
 
 }  // namespace brainstem::client

@@ -1,4 +1,5 @@
-// Parsing of the client's connection URLs (shm://name, shm:///path.sock, http://host:port) and
+// Parsing of the client's connection URLs (shm://name, shm+named://name, shm:///path.sock,
+// http://host:port) and
 // of the shm region options carried in the query string. Pure functions, no I/O except reading
 // the environment for the default socket directory.
 // Thread-safe: free functions.
@@ -29,8 +30,17 @@ struct ShmRegionRequest {
 
 struct Endpoint {
   enum class Kind { kShm, kHttp };
+  // How a shm client finds the server (docs/shm-protocol.md sections 1 and 8).
+  enum class Rendezvous {
+    kSocket,           // shm:///abs.sock: that socket, never anything else
+    kSocketThenNamed,  // shm://name: the socket, else the lobby when the socket file is
+                       // missing or refuses the connection
+    kNamed,            // shm+named://name: the /dev/shm lobby only
+  };
   Kind kind = Kind::kShm;
-  std::string socket_path;  // kShm
+  Rendezvous rendezvous = Rendezvous::kSocket;  // kShm
+  std::string shm_name;     // kShm by name: the server's shm.name (the lobby's name)
+  std::string socket_path;  // kShm (empty for kNamed)
   std::string host;         // kHttp
   uint16_t port = 0;        // kHttp
   ShmRegionRequest region;  // kShm

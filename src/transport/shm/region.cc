@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,9 +22,37 @@ Status SysError(const std::string& what) {
 Result<std::unique_ptr<Region>> Region::Create(const RegionGeometry& geometry,
                                                ChecksumKind checksum, uint64_t generation,
                                                ServerMetrics* metrics) {
-  const uint64_t size = geometry.region_size();
   const int fd = memfd_create("brainstem-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return SysError("memfd_create");
+  return FromFd(fd, /*seal=*/true, geometry, checksum, generation, metrics);
+}
+
+Result<std::unique_ptr<Region>> Region::CreateNamed(const std::string& shm_name,
+                                                    const RegionGeometry& geometry,
+                                                    ChecksumKind checksum, uint64_t generation,
+                                                    ServerMetrics* metrics) {
+  const int fd = shm_open(shm_name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return SysError("shm_open " + shm_name);
+  // shm_open applies the umask; 0600 is what the client checks, so set it exactly.
+  if (fchmod(fd, 0600) != 0) {
+    Status s = SysError("fchmod 0600 " + shm_name);
+    close(fd);
+    shm_unlink(shm_name.c_str());
+    return s;
+  }
+  auto region = FromFd(fd, /*seal=*/false, geometry, checksum, generation, metrics);
+  if (!region.ok()) {
+    shm_unlink(shm_name.c_str());
+    return region.status();
+  }
+  (*region)->shm_name_ = shm_name;
+  return region;
+}
+
+Result<std::unique_ptr<Region>> Region::FromFd(int fd, bool seal, const RegionGeometry& geometry,
+                                               ChecksumKind checksum, uint64_t generation,
+                                               ServerMetrics* metrics) {
+  const uint64_t size = geometry.region_size();
   if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
     Status s = SysError("ftruncate to " + std::to_string(size) + " bytes");
     close(fd);
@@ -31,7 +60,7 @@ Result<std::unique_ptr<Region>> Region::Create(const RegionGeometry& geometry,
   }
   // Sealed before the client sees it: a client cannot shrink the file under the server's
   // mapping (which would turn server reads into SIGBUS).
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+  if (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
     Status s = SysError("F_ADD_SEALS");
     close(fd);
     return s;
@@ -78,9 +107,15 @@ Region::Region(int memfd, uint8_t* base, uint64_t size, const RegionGeometry& ge
 Region::~Region() {
   munmap(view_.base, size_);
   CloseMemfd();
+  Unlink();
   if (metrics_ != nullptr) {
     metrics_->shm_bytes_mapped.fetch_sub(static_cast<int64_t>(size_), std::memory_order_relaxed);
   }
+}
+
+void Region::Unlink() {
+  if (!shm_name_.empty()) shm_unlink(shm_name_.c_str());
+  shm_name_.clear();
 }
 
 void Region::CloseMemfd() {

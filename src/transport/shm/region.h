@@ -1,13 +1,16 @@
 // Region: one client's shared-memory region on the server side: an anonymous memfd (never
 // named in /dev/shm), sized from the accepted hello, sealed against resizing, mapped and with
-// its header written. RegionView is the address arithmetic over a mapping, shared with test
-// clients so both sides compute slot addresses from the same code.
-// Thread-safety: a Region's geometry and addresses are constant after Create; the bytes they
-// point to are shared with the client and follow the slot protocol (docs/shm-protocol.md).
+// its header written; or, for the named rendezvous, a POSIX shm object whose name lives only
+// until the client has attached (seals do not exist for those; docs/shm-protocol.md section 8).
+// RegionView is the address arithmetic over a mapping, shared with test clients so both sides
+// compute slot addresses from the same code. Thread-safety: a Region's geometry and addresses are
+// constant after Create; the bytes they point to are shared with the client and follow the slot
+// protocol (docs/shm-protocol.md).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "common/result.h"
 #include "telemetry/server_metrics.h"
@@ -54,7 +57,16 @@ class Region {
   static Result<std::unique_ptr<Region>> Create(const RegionGeometry& geometry,
                                                 ChecksumKind checksum, uint64_t generation,
                                                 ServerMetrics* metrics);
-  // Unmaps, closes the memfd if still open and subtracts the size from shm_bytes_mapped.
+  // The same region as a named shm object: shm_open(`shm_name`, O_CREAT | O_EXCL), mode 0600
+  // set with fchmod (whatever the umask), sized, mapped, header written; not sealed. The name
+  // stays until Unlink or the destructor. Errors: kInternal naming the system call (EEXIST
+  // included: names are random, a collision is not retried).
+  static Result<std::unique_ptr<Region>> CreateNamed(const std::string& shm_name,
+                                                     const RegionGeometry& geometry,
+                                                     ChecksumKind checksum, uint64_t generation,
+                                                     ServerMetrics* metrics);
+  // Unmaps, closes the memfd if still open, removes the shm name if still there and subtracts
+  // the size from shm_bytes_mapped.
   ~Region();
 
   Region(const Region&) = delete;
@@ -63,6 +75,10 @@ class Region {
   // The memfd to pass to the client; -1 after CloseMemfd. The mapping stays valid without it.
   int memfd() const { return memfd_; }
   void CloseMemfd();
+  // Named regions: the shm_open name ("" for a memfd), and its removal once the client mapped
+  // it (idempotent; the mappings stay valid).
+  const std::string& shm_name() const { return shm_name_; }
+  void Unlink();
 
   const RegionView& view() const { return view_; }
   const RegionGeometry& geometry() const { return view_.geometry; }
@@ -72,8 +88,13 @@ class Region {
  private:
   Region(int memfd, uint8_t* base, uint64_t size, const RegionGeometry& geometry,
          ChecksumKind checksum, ServerMetrics* metrics);
+  // Sizes, maps and initializes the region in `fd` (taking it; closed on error).
+  static Result<std::unique_ptr<Region>> FromFd(int fd, bool seal, const RegionGeometry& geometry,
+                                                ChecksumKind checksum, uint64_t generation,
+                                                ServerMetrics* metrics);
 
   int memfd_;
+  std::string shm_name_;  // named regions until Unlink
   const uint64_t size_;
   const RegionView view_;
   const ChecksumKind checksum_;

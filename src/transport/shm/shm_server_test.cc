@@ -20,6 +20,7 @@
 #include "engine/test_util/fake_backend.h"
 #include "transport/shm/checksum.h"
 #include "transport/shm/test_util/raw_client.h"
+#include "transport/shm/test_util/wait_for.h"
 
 namespace brainstem::shm {
 namespace {
@@ -53,15 +54,7 @@ std::vector<float> Expected(const PolicyIo& io, std::span<const float> raw) {
   return out;
 }
 
-template <typename Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 5s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(200us);
-  }
-  return true;
-}
+using ::brainstem::shm::test_util::WaitFor;
 
 class ShmServerTest : public ::testing::Test {
  protected:
@@ -605,6 +598,20 @@ TEST(ShmServerOptionsTest, FromConfigAndLimitsAgreeWithTheLayout) {
   EXPECT_EQ(custom->socket_path, "/var/run/x.sock");
   EXPECT_FALSE(custom->own_directory);
   EXPECT_EQ(custom->limits.default_checksum, ChecksumKind::kSha256);
+  EXPECT_TRUE(options->listen_socket);
+  EXPECT_EQ(options->lobby_name, "") << "no lobby unless shm.rendezvous asks for one";
+
+  // shm.rendezvous: named publishes the lobby of shm.name instead of the socket, both does both.
+  inputs.overrides = {{"shm.rendezvous", "named"}, {"shm.name", "car-2"}};
+  auto named = ShmServerOptionsFromConfig(*LoadConfig(inputs), "");
+  ASSERT_TRUE(named.ok());
+  EXPECT_FALSE(named->listen_socket);
+  EXPECT_EQ(named->lobby_name, "car-2");
+  inputs.overrides = {{"shm.rendezvous", "both"}};
+  auto both = ShmServerOptionsFromConfig(*LoadConfig(inputs), "");
+  ASSERT_TRUE(both.ok());
+  EXPECT_TRUE(both->listen_socket);
+  EXPECT_EQ(both->lobby_name, "default");
 
   // The config's ranges are the protocol's ceilings (config cannot include the layout).
   auto with = [](const std::string& key, uint64_t value) {

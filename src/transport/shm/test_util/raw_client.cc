@@ -1,5 +1,6 @@
 #include "transport/shm/test_util/raw_client.h"
 
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -12,6 +13,8 @@
 #include <thread>
 
 #include "transport/shm/checksum.h"
+#include "transport/shm/lobby_layout.h"
+#include "transport/shm/ofd_lock.h"
 #include "transport/shm/slot_handler.h"
 
 namespace brainstem::shm {
@@ -70,13 +73,70 @@ Result<std::unique_ptr<RawClient>> RawClient::Connect(const std::string& socket_
   if (fd_count != 2) return InternalError("welcome carried " + std::to_string(fd_count) + " fds");
   client->memfd_ = fds[0];
   client->doorbell_fd_ = fds[1];
-  client->size_ = client->welcome_.region_size;
-  void* base = mmap(nullptr, client->size_, PROT_READ | PROT_WRITE, MAP_SHARED, client->memfd_, 0);
+  RETURN_IF_ERROR(client->MapRegion());
+  return client;
+}
+
+Result<std::unique_ptr<RawClient>> RawClient::ConnectNamed(const std::string& lobby_shm_name,
+                                                           const HelloMessage& hello) {
+  std::unique_ptr<RawClient> client(new RawClient());
+  client->lobby_fd_ = shm_open(lobby_shm_name.c_str(), O_RDWR | O_CLOEXEC, 0);
+  if (client->lobby_fd_ < 0)
+    return UnavailableError("shm_open lobby: " + std::string(strerror(errno)));
+  void* lobby = mmap(nullptr, kLobbySize, PROT_READ | PROT_WRITE, MAP_SHARED, client->lobby_fd_, 0);
+  if (lobby == MAP_FAILED) return InternalError("mmap lobby");
+  client->lobby_ = lobby;
+  for (uint32_t i = 0; i < kLobbyClaimCount && client->claim_ < 0; ++i) {
+    if (TryLockByte(client->lobby_fd_, ClaimLockByte(i)) != LockResult::kLocked) continue;
+    uint32_t expected = static_cast<uint32_t>(ClaimState::kFree);
+    if (ClaimAt(lobby, i)->state.compare_exchange_strong(
+            expected, static_cast<uint32_t>(ClaimState::kClaimed))) {
+      client->claim_ = static_cast<int>(i);
+    } else {
+      UnlockByte(client->lobby_fd_, ClaimLockByte(i));
+    }
+  }
+  if (client->claim_ < 0) return UnavailableError("lobby full");
+  LobbyClaim* claim = ClaimAt(lobby, static_cast<uint32_t>(client->claim_));
+  claim->hello = hello;
+  claim->state.store(static_cast<uint32_t>(ClaimState::kHello), std::memory_order_seq_cst);
+  auto* header = static_cast<LobbyHeader*>(lobby);
+  header->doorbell.fetch_add(1, std::memory_order_seq_cst);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&header->doorbell), FUTEX_WAKE, 1, nullptr,
+          nullptr, 0);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  uint32_t state;
+  while ((state = claim->state.load(std::memory_order_seq_cst)) ==
+         static_cast<uint32_t>(ClaimState::kHello)) {
+    if (std::chrono::steady_clock::now() > until) return UnavailableError("no welcome in 5 s");
+    timespec ts{0, 10'000'000};
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&claim->state), FUTEX_WAIT, state, &ts, nullptr,
+            0);
+  }
+  client->welcome_ = claim->welcome;
+  if (state == static_cast<uint32_t>(ClaimState::kRefused)) return client;
+  if (state != static_cast<uint32_t>(ClaimState::kWelcome)) {
+    return InternalError("claim state " + std::to_string(state));
+  }
+  const std::string name(claim->region_name, strnlen(claim->region_name, kRegionNameCapacity));
+  client->memfd_ = shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
+  if (client->memfd_ < 0) return InternalError("shm_open region " + name);
+  RETURN_IF_ERROR(client->MapRegion());
+  claim->state.store(static_cast<uint32_t>(ClaimState::kAttached), std::memory_order_seq_cst);
+  header->doorbell.fetch_add(1, std::memory_order_seq_cst);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&header->doorbell), FUTEX_WAKE, 1, nullptr,
+          nullptr, 0);
+  return client;
+}
+
+Status RawClient::MapRegion() {
+  size_ = welcome_.region_size;
+  void* base = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, memfd_, 0);
   if (base == MAP_FAILED) return InternalError(std::string("mmap: ") + std::strerror(errno));
   auto* header = static_cast<RegionHeader*>(base);
   if (header->magic != kMagic || header->abi_version != kAbiVersion ||
-      header->region_size != client->size_ || header->generation != client->welcome_.generation) {
-    munmap(base, client->size_);
+      header->region_size != size_ || header->generation != welcome_.generation) {
+    munmap(base, size_);
     return InternalError("region header does not match the welcome");
   }
   RegionGeometry g;
@@ -86,13 +146,13 @@ Result<std::unique_ptr<RawClient>> RawClient::Connect(const std::string& socket_
   g.tensor_slot_count = header->tensor_slot_count;
   g.frame_slot_count = header->frame_slot_count;
   g.frame_capacity = header->frame_capacity;
-  if (g.region_size() != client->size_ || g.tensor_slot_stride() != header->tensor_slot_stride ||
+  if (g.region_size() != size_ || g.tensor_slot_stride() != header->tensor_slot_stride ||
       g.frame_slots_offset() != header->frame_slots_offset) {
-    munmap(base, client->size_);
+    munmap(base, size_);
     return InternalError("region geometry does not match the header");
   }
-  client->view_ = RegionView{static_cast<uint8_t*>(base), g};
-  return client;
+  view_ = RegionView{static_cast<uint8_t*>(base), g};
+  return Status::Ok();
 }
 
 RawClient::~RawClient() {
@@ -109,6 +169,10 @@ std::string RawClient::welcome_message() const {
 void RawClient::CloseSocket() {
   if (socket_fd_ >= 0) close(socket_fd_);
   socket_fd_ = -1;
+  if (lobby_ != nullptr) munmap(lobby_, kLobbySize);
+  lobby_ = nullptr;
+  if (lobby_fd_ >= 0) close(lobby_fd_);  // drops the claim's lock: the session ends
+  lobby_fd_ = -1;
 }
 
 void RawClient::Submit(std::atomic<uint32_t>& state, uint64_t* t_submit_ns) {
@@ -116,6 +180,13 @@ void RawClient::Submit(std::atomic<uint32_t>& state, uint64_t* t_submit_ns) {
   // Both seq_cst: pairs with the server storing server_sleeping and then re-reading the slots.
   state.store(static_cast<uint32_t>(SlotState::kSubmitted), std::memory_order_seq_cst);
   if (header()->server_sleeping.load(std::memory_order_seq_cst) != 0) {
+    if (lobby_ != nullptr) {
+      auto* lobby = static_cast<LobbyHeader*>(lobby_);
+      lobby->doorbell.fetch_add(1, std::memory_order_seq_cst);
+      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&lobby->doorbell), FUTEX_WAKE, 1, nullptr,
+              nullptr, 0);
+      return;
+    }
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t written = write(doorbell_fd_, &one, sizeof(one));
   }

@@ -31,6 +31,11 @@ class RawClient {
   // failures, kInternal when the welcome is malformed or the region does not check out.
   static Result<std::unique_ptr<RawClient>> Connect(const std::string& socket_path,
                                                     const HelloMessage& hello);
+  // The same through the lobby `lobby_shm_name` (docs/shm-protocol.md section 8): claims a slot
+  // under its lock, leaves the hello, waits for WELCOME or REFUSED, opens and maps the region by
+  // name and stores ATTACHED. A refusal is not an error (accepted() false, welcome() says why).
+  static Result<std::unique_ptr<RawClient>> ConnectNamed(const std::string& lobby_shm_name,
+                                                         const HelloMessage& hello);
   ~RawClient();  // unmaps and closes everything
 
   bool accepted() const { return view_.base != nullptr; }
@@ -66,14 +71,17 @@ class RawClient {
   ShmStatus TensorStatus(uint32_t slot) const;
   ShmStatus FrameStatus(uint32_t slot) const;
 
-  // Hangs up the session (the server treats it as client death); the mapping stays.
+  // Hangs up the session (the server treats it as client death); the mapping stays. Over the
+  // lobby: closes the lobby descriptor, which drops the claim's lock.
   void CloseSocket();
+  int claim() const { return claim_; }
   int socket_fd() const { return socket_fd_; }
 
  private:
   RawClient() = default;
   static bool Wait(std::atomic<uint32_t>& state, std::atomic<uint32_t>& client_waiting,
                    std::chrono::milliseconds timeout);
+  Status MapRegion();
 
   int socket_fd_ = -1;
   int memfd_ = -1;
@@ -82,6 +90,9 @@ class RawClient {
   WelcomeMessage welcome_{};
   RegionView view_;
   uint64_t next_sequence_ = 1;
+  int lobby_fd_ = -1;  // named sessions: its OFD holds the claim's lock
+  void* lobby_ = nullptr;
+  int claim_ = -1;
 };
 
 }  // namespace brainstem::shm
