@@ -88,6 +88,13 @@ class Session:
     def put(self, fmt, off, *values):
         struct.pack_into(fmt, self.mm, off, *values)
 
+    def store_word(self, off, value):
+        """One aligned 4-byte store, for the words the client reads concurrently (slot states,
+        server_sleeping). struct.pack_into must not be used for them: it zero-fills the field
+        before writing the value byte by byte, so a client scanning for FREE (0) slots could
+        claim a slot in that window, and two callers would then share it."""
+        ctypes.c_uint32.from_address(self.base + off).value = value
+
     def wake(self, state_off):
         if self.u32(state_off + 4):  # client_waiting
             _libc.syscall(SYS_FUTEX, ctypes.c_void_p(self.base + state_off), FUTEX_WAKE,
@@ -165,7 +172,7 @@ class FakeServer:
         if s.u32(off) != SUBMITTED:
             return False
         t_recv = time.monotonic_ns()
-        s.put("<I", off, PROCESSING)
+        s.store_word(off, PROCESSING)
         seq, rows, flags, seed, csum = struct.unpack_from("<QIIQQ", s.mm, off + 8)
         status, error = 0, ""
         if not 1 <= rows <= s.g["rows"]:
@@ -185,7 +192,7 @@ class FakeServer:
                 o = off + s.g["out_off"]
                 s.mm[o:o + y.nbytes] = y.tobytes()
         s.respond(off, seq, status, error, t_recv)
-        s.put("<I", off, DONE)
+        s.store_word(off, DONE)
         s.wake(off)
         return True
 
@@ -194,7 +201,7 @@ class FakeServer:
         if s.u32(off) != SUBMITTED:
             return False
         t_recv = time.monotonic_ns()
-        s.put("<I", off, PROCESSING)
+        s.store_word(off, PROCESSING)
         seq, w, h, stride, fmt, ts, nbytes, csum = struct.unpack_from("<QIIIIQQQ", s.mm, off + 8)
         status, error, result = 0, "", b""
         if fmt not in BPP or not (1 <= w <= 16384 and 1 <= h <= 16384) or \
@@ -211,7 +218,7 @@ class FakeServer:
         s.respond(off + 64, seq, status, error, t_recv)  # response block at +128
         struct.pack_into("<I", s.mm, off + 368, len(result))
         s.mm[off + 372:off + 372 + len(result)] = result
-        s.put("<I", off, DONE)
+        s.store_word(off, DONE)
         s.wake(off)
         return True
 
@@ -235,7 +242,7 @@ class FakeServer:
         sleeping = timeout is None
         if sleeping:
             for s in self.sessions:
-                s.put("<I", 192, 1)  # server_sleeping
+                s.store_word(192, 1)  # server_sleeping
             # Re-check once: a client may have submitted just before seeing the flag.
             if any(s.u32(HEADER_SIZE + i * s.g["t_stride"]) == SUBMITTED
                    for s in self.sessions for i in range(s.g["slots"])) or \
@@ -262,7 +269,7 @@ class FakeServer:
                     r.close()
         if sleeping:
             for s in self.sessions:
-                s.put("<I", 192, 0)
+                s.store_word(192, 0)
 
 
 def main():
