@@ -23,7 +23,8 @@ ninja -C build-minimal -j"$(nproc)"
 sanitized_tests=(common_test telemetry_test scheduler_test policy_io_test predict_request_test
                  semver_test model_card_test repository_test config_test topology_test
                  shm_layout_test shm_checksum_test shm_validation_test shm_server_test
-                 client_unit_test)
+                 shm_lobby_test client_unit_test perception_layout_test
+                 perception_tile_cache_test perception_ocr_pipeline_test)
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBRAINSTEM_WITH_TORCH=OFF \
   -DBRAINSTEM_WITH_ONNX=OFF "-DBRAINSTEM_SANITIZE=address;undefined" >/dev/null
@@ -31,9 +32,9 @@ ninja -C build-asan -j"$(nproc)" "${sanitized_tests[@]}"
 (cd build-asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --output-on-failure --timeout 600 -R "^($(IFS='|'; echo "${sanitized_tests[*]}"))$")
 
-echo "== ThreadSanitizer (scheduler, telemetry, shm server)"
+echo "== ThreadSanitizer (scheduler, telemetry, shm server and lobby)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBRAINSTEM_WITH_TORCH=OFF \
   -DBRAINSTEM_WITH_ONNX=OFF -DBRAINSTEM_SANITIZE=thread >/dev/null
-ninja -C build-tsan -j"$(nproc)" scheduler_test telemetry_test shm_server_test
+ninja -C build-tsan -j"$(nproc)" scheduler_test telemetry_test shm_server_test shm_lobby_test
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 600 \
-  -R "^(scheduler_test|telemetry_test|shm_server_test)$")
+  -R "^(scheduler_test|telemetry_test|shm_server_test|shm_lobby_test)$")
