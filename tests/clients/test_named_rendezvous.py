@@ -44,6 +44,15 @@ def both(tmp_path_factory):
     assert dev_shm_files(name) == [], "the server left files in /dev/shm"
 
 
+def test_reconnecting_often_never_fills_the_lobby(both):
+    """Three times the lobby's 64 claims, one after another: each client's claim comes back as
+    it leaves (LEAVING + ring), not only on the server's 100 ms lock probe."""
+    for _ in range(3 * 64):
+        with Client(f"shm+named://{both.name}") as c:
+            assert c.generation != 0
+    wait_until(lambda: both.metric("brainstem_shm_named_sessions") == 0)
+
+
 def test_python_named_and_socket_identical(both):
     observations = random_observations(30, seed=21)
     before = both.metric("brainstem_shm_named_sessions_total")

@@ -22,6 +22,9 @@ using shm::ClaimState;
 
 constexpr uint32_t U(ClaimState s) { return static_cast<uint32_t>(s); }
 constexpr int64_t kWaitSliceNs = 50'000'000;  // re-check the server's lock this often
+// How long a connect waits for a claim when all are taken: more than the server's lock-probe
+// period (100 ms), so claims of clients that died come back within it.
+constexpr uint32_t kFullLobbyWaitMs = 300;
 
 uint64_t NowNs() {
   timespec ts;
@@ -99,8 +102,26 @@ Result<std::string> CheckRegionName(const char (&field)[shm::kRegionNameCapacity
   return name;
 }
 
-// Unmaps and closes what `a` holds; closing the lobby descriptor releases the claim's lock.
+void RingDoorbell(shm::LobbyHeader* lobby);
+
+// Gives the claim back and unmaps and closes what `a` holds. A claim this client finished with
+// (attached, or refused) is marked LEAVING and unlocked before the ring, so the server frees it
+// on that ring instead of its next lock probe; the CAS leaves a claim the server already freed
+// (and maybe gave to another client) alone. Closing the descriptor drops the lock in any case.
 void Close(LobbyAttachment* a) {
+  if (a->lobby != nullptr && a->claimed) {
+    std::atomic<uint32_t>& state = shm::ClaimAt(a->lobby, a->claim)->state;
+    for (uint32_t from : {U(ClaimState::kAttached), U(ClaimState::kRefused)}) {
+      uint32_t expected = from;
+      if (state.compare_exchange_strong(expected, U(ClaimState::kLeaving),
+                                        std::memory_order_seq_cst)) {
+        shm::UnlockByte(a->lobby_fd, shm::ClaimLockByte(a->claim));
+        RingDoorbell(a->lobby);
+        break;
+      }
+    }
+  }
+  a->claimed = false;
   if (a->lobby != nullptr) ::munmap(a->lobby, shm::kLobbySize);
   if (a->region_fd >= 0) ::close(a->region_fd);
   if (a->lobby_fd >= 0) ::close(a->lobby_fd);
@@ -122,6 +143,7 @@ LobbyAttachment& LobbyAttachment::operator=(LobbyAttachment&& other) noexcept {
     lobby_fd = std::exchange(other.lobby_fd, -1);
     lobby = std::exchange(other.lobby, nullptr);
     claim = other.claim;
+    claimed = std::exchange(other.claimed, false);
     region_fd = std::exchange(other.region_fd, -1);
     welcome = other.welcome;
   }
@@ -135,11 +157,17 @@ bool LobbyServerGone(int lobby_fd, const shm::LobbyHeader* lobby) {
   return !shm::ByteLockedByOther(lobby_fd, shm::kLobbyServerLockByte);
 }
 
-void RingLobby(shm::LobbyHeader* lobby) {
+void RingLobby(shm::LobbyHeader* lobby) { RingDoorbell(lobby); }
+
+namespace {
+
+void RingDoorbell(shm::LobbyHeader* lobby) {
   // seq_cst, after the caller's seq_cst store of the slot state (docs/shm-protocol.md 3 and 8).
   lobby->doorbell.fetch_add(1, std::memory_order_seq_cst);
   FutexWake(&lobby->doorbell);
 }
+
+}  // namespace
 
 void MarkAttached(const LobbyAttachment& attachment) {
   shm::LobbyClaim* claim = shm::ClaimAt(attachment.lobby, attachment.claim);
@@ -179,28 +207,35 @@ Result<LobbyAttachment> ClaimThroughLobby(const std::string& name, const shm::He
                                    " has another layout (magic, ABI or claim geometry)");
   }
   // Lock first, then the state: the server takes a non-FREE claim without its lock for one
-  // whose owner is gone.
-  bool claimed = false;
-  const uint32_t start = static_cast<uint32_t>(Random64() % shm::kLobbyClaimCount);
-  for (uint32_t k = 0; k < shm::kLobbyClaimCount && !claimed; ++k) {
-    const uint32_t i = (start + k) % shm::kLobbyClaimCount;
-    const shm::LockResult lock = shm::TryLockByte(a.lobby_fd, shm::ClaimLockByte(i));
-    if (lock == shm::LockResult::kError)
-      return InternalError("shm: lock a lobby claim: " + Errno());
-    if (lock == shm::LockResult::kBusy) continue;
-    uint32_t expected = U(ClaimState::kFree);
-    if (shm::ClaimAt(a.lobby, i)
-            ->state.compare_exchange_strong(expected, U(ClaimState::kClaimed),
-                                            std::memory_order_acq_rel)) {
-      a.claim = i;
-      claimed = true;
-    } else {
-      shm::UnlockByte(a.lobby_fd, shm::ClaimLockByte(i));  // a dead client's; the server sweeps it
+  // whose owner is gone. When every claim is taken, wait a little: claims of clients that just
+  // left or died come back within the server's lock-probe period.
+  const uint64_t full_deadline = NowNs() + uint64_t{kFullLobbyWaitMs} * 1'000'000;
+  for (;;) {
+    const uint32_t start = static_cast<uint32_t>(Random64() % shm::kLobbyClaimCount);
+    for (uint32_t k = 0; k < shm::kLobbyClaimCount && !a.claimed; ++k) {
+      const uint32_t i = (start + k) % shm::kLobbyClaimCount;
+      const shm::LockResult lock = shm::TryLockByte(a.lobby_fd, shm::ClaimLockByte(i));
+      if (lock == shm::LockResult::kError)
+        return InternalError("shm: lock a lobby claim: " + Errno());
+      if (lock == shm::LockResult::kBusy) continue;
+      uint32_t expected = U(ClaimState::kFree);
+      if (shm::ClaimAt(a.lobby, i)
+              ->state.compare_exchange_strong(expected, U(ClaimState::kClaimed),
+                                              std::memory_order_acq_rel)) {
+        a.claim = i;
+        a.claimed = true;
+      } else {
+        // A dead client's; the server sweeps it.
+        shm::UnlockByte(a.lobby_fd, shm::ClaimLockByte(i));
+      }
     }
+    if (a.claimed || NowNs() >= full_deadline) break;
+    ::usleep(2000);
   }
-  if (!claimed) {
+  if (!a.claimed) {
     return UnavailableError("shm: " + where + " is full (" + std::to_string(shm::kLobbyClaimCount) +
-                            " claims in use); retry");
+                            " claims in use for " + std::to_string(kFullLobbyWaitMs) +
+                            " ms); retry");
   }
   shm::LobbyClaim* claim = shm::ClaimAt(a.lobby, a.claim);
   claim->nonce = Random64();

@@ -30,6 +30,7 @@ struct LobbyAttachment {
   int lobby_fd = -1;                  // its OFD holds the claim's lock
   shm::LobbyHeader* lobby = nullptr;  // mapping of kLobbySize bytes
   uint32_t claim = 0;
+  bool claimed = false;           // `claim` is this client's (its lock is held)
   int region_fd = -1;             // opened by name; the name is unlinked once attached
   shm::WelcomeMessage welcome{};  // status != 0: refused (no region_fd)
 };

@@ -221,8 +221,10 @@ void Lobby::ScanClaim(uint32_t i, TimePoint now, bool probe_locks, const AdmitFn
   const uint32_t state = ClaimAt(base_, i)->state.load(std::memory_order_acquire);
   if (t.phase == Phase::kNone && state == U(ClaimState::kFree)) return;
   // The owner's lock, not the state word, says whether anybody is there. Probed on the timer
-  // only (a syscall per claim); a dead owner is found within one period.
-  if (probe_locks && !ByteLockedByOther(fd_, ClaimLockByte(i))) {
+  // (a syscall per claim), so a dead owner is found within one period, and at once for a claim
+  // whose owner says it is leaving (a client that reconnects often must not fill the lobby).
+  const bool leaving = state == U(ClaimState::kLeaving);
+  if ((probe_locks || leaving) && !ByteLockedByOther(fd_, ClaimLockByte(i))) {
     if (t.phase == Phase::kSession) result->departed.push_back(i);
     Free(i);
     return;

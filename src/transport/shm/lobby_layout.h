@@ -29,8 +29,9 @@ enum class ClaimState : uint32_t {
   kWelcome = 3,   // server: region created, welcome and region_name written
   kRefused = 4,   // server: welcome carries the refusal; the client lets go of the claim
   kAttached = 5,  // client: region mapped and checked; the server unlinks its name
+  kLeaving = 6,   // client: done with the claim (set from ATTACHED or REFUSED, then unlocked)
 };
-inline constexpr uint32_t kClaimStateMax = 5;
+inline constexpr uint32_t kClaimStateMax = 6;
 
 struct LobbyHeader {
   uint64_t magic;

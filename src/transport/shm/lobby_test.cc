@@ -72,6 +72,11 @@ class Peer {
     return std::string(claim()->welcome.message,
                        strnlen(claim()->welcome.message, sizeof(claim()->welcome.message)));
   }
+  // Leaves politely, as the client library does: LEAVING, then the lock goes; the mapping stays.
+  void SayGoodbye() {
+    claim()->state.store(U(ClaimState::kLeaving));
+    UnlockByte(fd_, ClaimLockByte(claim_));
+  }
   // Dies, as far as the lobby can tell: the claim's lock goes with the descriptor.
   void Leave() {
     if (base_ != nullptr) munmap(base_, kLobbySize);
@@ -234,6 +239,33 @@ TEST(LobbyTest, ClaimStateMachineFromHelloToDeparture) {
   // The freed claim is the next client's.
   Peer next(l.shm_name());
   EXPECT_TRUE(next.Claim(5));
+}
+
+// A client that leaves says so, and the server frees its claim on the ring that follows rather
+// than on its next lock probe, so clients that reconnect often do not fill the lobby.
+TEST(LobbyTest, LeavingClaimIsFreedWithoutWaitingForTheProbe) {
+  auto lobby = Lobby::Create(UniqueName(), geteuid(), 3, 2000);
+  ASSERT_TRUE(lobby.ok());
+  Lobby& l = **lobby;
+  FakeAdmit admit;
+  Peer peer(l.shm_name());
+  ASSERT_TRUE(peer.Claim(2));
+  peer.Hello(RawClient::MakeHello(1, 1));
+  l.Scan(Clock::now(), false, admit.fn());
+  peer.claim()->state.store(U(ClaimState::kAttached));
+  ASSERT_EQ(l.Scan(Clock::now(), false, admit.fn()).attached.size(), 1u);
+
+  // LEAVING written while the lock is still held (a forged or early word) ends nothing.
+  peer.claim()->state.store(U(ClaimState::kLeaving));
+  EXPECT_TRUE(l.Scan(Clock::now(), false, admit.fn()).departed.empty());
+  EXPECT_TRUE(l.busy());
+
+  peer.SayGoodbye();
+  auto r = l.Scan(Clock::now(), /*probe_locks=*/false, admit.fn());
+  ASSERT_EQ(r.departed.size(), 1u);
+  EXPECT_EQ(r.departed[0], 2u);
+  EXPECT_EQ(ClaimAt(l.base(), 2)->state.load(), U(ClaimState::kFree));
+  EXPECT_FALSE(l.busy());
 }
 
 TEST(LobbyTest, ForgedAndStalledClaimsAreRefusedAlone) {
