@@ -72,6 +72,20 @@ def version_dirs(model_dir):
     return sorted(out)
 
 
+def is_policy_model(model_dir):
+    """False for models whose newest card says `kind: <not policy>` (the screen-OCR model
+    shares the repository; cards without `kind` are policies)."""
+    card = os.path.join(version_dirs(model_dir)[-1][2], CARD_FILE)
+    try:
+        with open(card) as f:
+            for line in f:
+                if line.startswith("kind:"):
+                    return line.split(":", 1)[1].split("#")[0].strip().strip("'\"") == "policy"
+    except OSError:
+        pass
+    return True
+
+
 def resolve_version_dir(artifact_dir, version=None):
     """Returns (model_dir, version_dir) following the rules in the module docstring."""
     if os.path.isfile(os.path.join(artifact_dir, CARD_FILE)):
@@ -80,7 +94,8 @@ def resolve_version_dir(artifact_dir, version=None):
     if not version_dirs(model_dir):
         models = [os.path.join(artifact_dir, d) for d in sorted(os.listdir(artifact_dir))
                   if os.path.isdir(os.path.join(artifact_dir, d))
-                  and version_dirs(os.path.join(artifact_dir, d))]
+                  and version_dirs(os.path.join(artifact_dir, d))
+                  and is_policy_model(os.path.join(artifact_dir, d))]
         if len(models) != 1:
             raise SystemExit(f"{artifact_dir}: expected one model directory, found {len(models)}")
         model_dir = models[0]

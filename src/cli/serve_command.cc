@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "engine/model_loader.h"
+#include "engine/ocr_model.h"
 #include "telemetry/process_stats.h"
 #include "telemetry/system_sampler.h"
 #include "topology/placement.h"
@@ -113,21 +114,33 @@ int Serve(const ServeFlags& flags) {
 #ifdef BRAINSTEM_HAVE_OCR
   // Screen perception: its workers outlive both transports (declared before them), like the
   // scheduler. A failure to start is fatal only when ocr.enabled was set explicitly.
+  OcrModel ocr_model;  // read by the OCR routes while serving
   std::unique_ptr<perception::OcrService> ocr_service;
   std::unique_ptr<OcrApi> ocr_api;
   std::unique_ptr<perception::OcrFrameConsumer> ocr_consumer;
   if (config.ocr.enabled) {
+    // The OCR model's card supplies the settings (explicit ocr.* keys win) and pins the
+    // traineddata by hash; it is resolved before any engine loads. A named model or version
+    // that does not exist stops start-up; a hash mismatch does not (ocr_model.h says why).
+    Result<OcrModel> resolved = ResolveOcrModel(config);
+    if (!resolved.ok()) {
+      spdlog::error("cannot start OCR: {}", resolved.status().message());
+      return 1;
+    }
+    ocr_model = std::move(resolved).value();
+    for (const std::string& warning : ocr_model.warnings) spdlog::warn("{}", warning);
+    const OcrConfig& ocr = ocr_model.effective;
     perception::OcrServiceOptions ocr_options;
-    ocr_options.workers = config.ocr.workers;
-    ocr_options.preload = config.ocr.preload;
-    ocr_options.queue_capacity = config.ocr.queue_capacity;
-    ocr_options.max_image_pixels = static_cast<uint64_t>(config.ocr.max_image_pixels);
-    ocr_options.engine.language = config.ocr.language;
-    ocr_options.engine.tessdata_dir = config.ocr.tessdata_dir;
-    ocr_options.pipeline.tile_size = config.ocr.tile_size;
-    ocr_options.pipeline.whole_psm = config.ocr.psm;
-    ocr_options.pipeline.xy_cut = config.ocr.segmentation == "xycut";
-    ocr_options.pipeline.polarity_fix = config.ocr.polarity_fix;
+    ocr_options.workers = ocr.workers;
+    ocr_options.preload = ocr.preload;
+    ocr_options.queue_capacity = ocr.queue_capacity;
+    ocr_options.max_image_pixels = static_cast<uint64_t>(ocr.max_image_pixels);
+    ocr_options.engine.language = ocr.language;
+    ocr_options.engine.tessdata_dir = ocr.tessdata_dir;
+    ocr_options.pipeline.tile_size = ocr.tile_size;
+    ocr_options.pipeline.whole_psm = ocr.psm;
+    ocr_options.pipeline.xy_cut = ocr.segmentation == "xycut";
+    ocr_options.pipeline.polarity_fix = ocr.polarity_fix;
     ocr_options.on_worker_start = [&plan](int index) {
       // OCR workers are model workers of another model: same placement rule.
       if (Status s =
@@ -145,13 +158,25 @@ int Serve(const ServeFlags& flags) {
       spdlog::warn("OCR disabled: {}", created.status().message());
     } else {
       ocr_service = std::move(created).value();
-      ocr_api = std::make_unique<OcrApi>(ocr_service.get(), &metrics, config.ocr.timeout_ms,
-                                         config.ocr.language);
+      ocr_api = std::make_unique<OcrApi>(ocr_service.get(), &metrics, ocr.timeout_ms, &ocr_model);
       ocr_consumer =
           std::make_unique<perception::OcrFrameConsumer>(ocr_service.get(), config.ocr.timeout_ms);
       api.set_ocr(ocr_api.get());
-      spdlog::info("OCR: {} ({}), {} worker(s), POST /v1/ocr", ocr_service->engine_version(),
-                   config.ocr.language, config.ocr.workers);
+      api.set_ocr_model(&ocr_model);
+      if (ocr_model.card.has_value()) {
+        metrics.ocr_model_name = ocr_model.name;
+        metrics.ocr_model_version = ocr_model.version;
+        metrics.ocr_model_language = ocr.language;
+        metrics.ocr_model_hash_verified = ocr_model.hash_verified;
+      }
+      spdlog::info(
+          "OCR: {} {} ({}, {}{}), {} worker(s), POST /v1/ocr",
+          ocr_model.card.has_value() ? ocr_model.name : "built-in settings", ocr_model.version,
+          ocr_service->engine_version(), ocr.language,
+          ocr_model.card.has_value()
+              ? (ocr_model.hash_verified ? ", traineddata verified" : ", traineddata NOT verified")
+              : "",
+          ocr.workers);
     }
   }
 #endif
@@ -218,6 +243,9 @@ int Serve(const ServeFlags& flags) {
     if (shm_server != nullptr) info.shm_socket = shm_server->socket_path();
 #ifdef BRAINSTEM_HAVE_OCR
     info.ocr_enabled = ocr_service != nullptr;
+    if (info.ocr_enabled && ocr_model.card.has_value()) {
+      info.ocr_model = ocr_model.name + " " + ocr_model.version;
+    }
 #endif
     info.placement_rule = plan.rule;
     info.pinning = plan.pinning;

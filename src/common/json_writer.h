@@ -78,4 +78,19 @@ inline void AppendJsonNumber(std::string* out, int64_t value) {
   out->append(buf, static_cast<size_t>(end - buf));
 }
 
+// Appends {"key":"value",...} for a map of strings (in the map's order).
+template <typename StringMap>
+void AppendJsonStringMap(std::string* out, const StringMap& map) {
+  out->push_back('{');
+  bool first = true;
+  for (const auto& [key, value] : map) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(out, key);
+    out->push_back(':');
+    AppendJsonString(out, value);
+  }
+  out->push_back('}');
+}
+
 }  // namespace brainstem

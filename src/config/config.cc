@@ -448,6 +448,8 @@ const std::vector<KeySpec>& Keys() {
                        &TargetsConfig::shm_throughput_rps, 0, 1'000'000'000));
 
     k.push_back(BoolKey("ocr.enabled", &Config::ocr, &OcrConfig::enabled));
+    k.push_back(StringKey("ocr.model", &Config::ocr, &OcrConfig::model, false));
+    k.push_back(StringKey("ocr.version", &Config::ocr, &OcrConfig::version, false));
     k.push_back(BoolKey("ocr.preload", &Config::ocr, &OcrConfig::preload));
     k.push_back(IntKey("ocr.workers", &Config::ocr, &OcrConfig::workers, 1, 64));
     k.push_back(StringKey("ocr.language", &Config::ocr, &OcrConfig::language, true));

@@ -97,12 +97,17 @@ struct TargetsConfig {
 // requests. Ignored by a build without OCR (BRAINSTEM_WITH_OCR off).
 struct OcrConfig {
   bool enabled = true;
-  bool preload = false;          // load Tesseract at start-up instead of on the first frame
-  int workers = 1;               // threads, one Tesseract engine each
-  std::string language = "eng";  // traineddata name(s), e.g. "eng" or "eng+deu"
-  std::string tessdata_dir;      // "" = Tesseract's default directory
-  int tile_size = 128;           // change detection granularity, pixels
-  int psm = 11;                  // Tesseract page segmentation mode for pieces taller than a line
+  // The OCR model in model.artifact_dir (kind: ocr card). Its card supplies the defaults of
+  // language, tile_size, psm, segmentation, polarity_fix and max_image_pixels; those keys,
+  // when set explicitly (file, env, flag), win over the card.
+  std::string model = "screen-ocr";  // "" = no card: the built-in defaults below
+  std::string version;               // "" = newest stable (same rules as model.version)
+  bool preload = false;              // load Tesseract at start-up instead of on the first frame
+  int workers = 1;                   // threads, one Tesseract engine each
+  std::string language = "eng";      // traineddata name(s), e.g. "eng" or "eng+deu"
+  std::string tessdata_dir;          // "" = Tesseract's default directory
+  int tile_size = 128;               // change detection granularity, pixels
+  int psm = 11;  // Tesseract page segmentation mode for pieces taller than a line
   std::string segmentation = "xycut";  // xycut (lines read one by one) | tesseract (whole regions)
   bool polarity_fix = true;            // invert light-on-dark areas before reading
   int64_t max_image_pixels = 8192 * 8192;

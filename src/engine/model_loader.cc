@@ -30,7 +30,8 @@ Result<std::unique_ptr<LoadedModel>> LoadModel(const Config& config, ServerMetri
   ASSIGN_OR_RETURN(Repository repository, Repository::Scan(config.model.artifact_dir));
   std::string model_name = config.model.name;
   if (model_name.empty()) {
-    std::vector<std::string> names = repository.ModelNames();
+    // OCR models share the repository; "the only model" means the only policy.
+    std::vector<std::string> names = repository.ModelNames(CardKind::kPolicy);
     if (names.empty()) {
       return NotFoundError("no models in artifact directory '" +
                            config.model.artifact_dir.string() + "'");
@@ -47,6 +48,11 @@ Result<std::unique_ptr<LoadedModel>> LoadModel(const Config& config, ServerMetri
   if (!config.model.version.empty()) requested = config.model.version;
   ASSIGN_OR_RETURN(const VersionEntry* entry,
                    repository.Select(model_name, requested, config.model.allow_prerelease));
+  if (entry->kind != CardKind::kPolicy) {
+    return InvalidArgumentError("model.name: '" + model_name + "' is an " +
+                                std::string(CardKindName(entry->kind)) +
+                                " model, not a policy (see ocr.model)");
+  }
   if (!entry->card.ok()) return entry->card.status();
   const ModelCard& card = *entry->card;
   RETURN_IF_ERROR(VerifyArtifactHashes(card, entry->dir));

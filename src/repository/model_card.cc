@@ -368,10 +368,18 @@ Status ParseInfo(const YAML::Node& node, ModelCard& card) {
 
 Result<ModelCard> ParseCardNode(const YAML::Node& root) {
   if (!root.IsMap()) return InvalidArgumentError("model card: the document must be a mapping");
-  RETURN_IF_ERROR(CheckKeys(
-      root, "",
-      {"name", "version", "description", "files", "input", "output", "artifact_hashes", "info"}));
+  RETURN_IF_ERROR(CheckKeys(root, "",
+                            {"name", "version", "description", "files", "input", "output",
+                             "artifact_hashes", "info", "kind"}));
   ModelCard card;
+  // `kind` is optional for policies (cards predate it); any other kind has its own parser.
+  if (Present(root["kind"])) {
+    ASSIGN_OR_RETURN(std::string kind, GetString(root["kind"], "kind", true));
+    if (kind != "policy") {
+      return CardError("kind",
+                       "'" + kind + "' is not a policy card (this parser reads kind: policy)");
+    }
+  }
   if (!Present(root["name"])) return CardError("name", "is required");
   ASSIGN_OR_RETURN(card.name, GetString(root["name"], "name", true));
 

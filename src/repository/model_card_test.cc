@@ -170,6 +170,15 @@ TEST(ModelCardTest, UnknownKeysNameTheirPath) {
   ExpectInvalid(Edit("  log_std:", "  logstd:"), {"unknown key 'output.logstd'"});
 }
 
+TEST(ModelCardTest, KindIsOptionalAndMustBePolicy) {
+  // Cards written before OCR joined the repository have no kind: they are policies.
+  EXPECT_TRUE(ParseModelCard(kValidCard).ok());
+  Result<ModelCard> policy = ParseModelCard(std::string("kind: policy\n") + kValidCard);
+  EXPECT_TRUE(policy.ok()) << policy.status().ToString();
+  ExpectInvalid(std::string("kind: ocr\n") + kValidCard,
+                {"model card: kind: 'ocr' is not a policy"});
+}
+
 TEST(ModelCardTest, DuplicateKeysAreRejected) {
   ExpectInvalid(Edit("name: lane-keeping", "name: lane-keeping\nname: other"),
                 {"duplicate key 'name'"});

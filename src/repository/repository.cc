@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <system_error>
 
 namespace brainstem {
@@ -31,8 +32,8 @@ std::string DescribeVersions(const std::vector<VersionEntry>& versions) {
   for (const auto& v : versions) {
     if (!out.empty()) out += "; ";
     out += v.version.ToString();
-    if (!v.card.ok()) {
-      out += " (invalid card: " + v.card.status().message() + ")";
+    if (!v.card_status().ok()) {
+      out += " (invalid card: " + v.card_status().message() + ")";
     } else if (v.version.is_prerelease()) {
       out += " (pre-release: name it or allow pre-releases)";
     }
@@ -51,22 +52,60 @@ std::string Hex(const unsigned char* bytes, size_t n) {
   return out;
 }
 
-// Reads the card in `dir` and checks that it describes the version the directory says it holds;
-// a card copied into the wrong directory would otherwise serve under a false name.
-Result<ModelCard> LoadCardFor(const std::string& model, const SemVer& version,
-                              const fs::path& dir) {
-  ASSIGN_OR_RETURN(ModelCard card, LoadModelCard(dir / kCardFileName));
-  if (card.name != model) {
-    return InvalidArgumentError((dir / kCardFileName).string() + ": card name '" + card.name +
+// Checks that a card describes the version its directory says it holds; a card copied into the
+// wrong directory would otherwise serve under a false name.
+Status CheckIdentity(const std::string& model, const SemVer& version, const fs::path& dir,
+                     const std::string& card_name, const std::string& card_version) {
+  if (card_name != model) {
+    return InvalidArgumentError((dir / kCardFileName).string() + ": card name '" + card_name +
                                 "' does not match the model directory '" + model + "'");
   }
-  // ParseModelCard already validated the version text.
-  Result<SemVer> card_version = ParseSemVer(card.version);
-  if (!card_version.ok() || !(*card_version == version)) {
-    return InvalidArgumentError((dir / kCardFileName).string() + ": card version '" + card.version +
+  // The parsers already validated the version text.
+  Result<SemVer> parsed = ParseSemVer(card_version);
+  if (!parsed.ok() || !(*parsed == version)) {
+    return InvalidArgumentError((dir / kCardFileName).string() + ": card version '" + card_version +
                                 "' does not match the directory '" + dir.filename().string() + "'");
   }
-  return card;
+  return Status::Ok();
+}
+
+// Reads the card in `dir` with the parser of its kind and fills the entry's card fields.
+void LoadCardFor(VersionEntry& entry) {
+  const fs::path file = entry.dir / kCardFileName;
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
+    entry.card = NotFoundError("model card not found: " + file.string());
+    entry.ocr_card = entry.card.status();
+    return;
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  Result<CardKind> kind = ReadCardKind(text.str());
+  if (!kind.ok()) {
+    entry.card = Status(kind.status().code(), file.string() + ": " + kind.status().message());
+    entry.ocr_card = entry.card.status();
+    return;
+  }
+  entry.kind = *kind;
+  const std::string model_version = entry.model + " " + entry.version.ToString();
+  if (entry.kind == CardKind::kOcr) {
+    entry.card = FailedPreconditionError(model_version + " is an OCR model, not a policy");
+    entry.ocr_card = LoadOcrCard(file);
+    if (entry.ocr_card.ok()) {
+      Status identity = CheckIdentity(entry.model, entry.version, entry.dir, entry.ocr_card->name,
+                                      entry.ocr_card->version);
+      if (!identity.ok()) entry.ocr_card = identity;
+    }
+    return;
+  }
+  entry.ocr_card = FailedPreconditionError(model_version + " is a policy, not an OCR model");
+  entry.card = LoadModelCard(file);
+  if (entry.card.ok()) {
+    Status identity =
+        CheckIdentity(entry.model, entry.version, entry.dir, entry.card->name, entry.card->version);
+    if (!identity.ok()) entry.card = identity;
+  }
 }
 
 }  // namespace
@@ -96,7 +135,7 @@ Result<Repository> Repository::Scan(const fs::path& root) {
       entry.model = model;
       entry.version = *version;
       entry.dir = version_dir.path();
-      entry.card = LoadCardFor(model, *version, entry.dir);
+      LoadCardFor(entry);
       versions.push_back(std::move(entry));
     }
     // A directory with no version inside is not a model (e.g. a README folder).
@@ -114,13 +153,23 @@ Result<Repository> Repository::Scan(const fs::path& root) {
             "version " + versions[i].version.ToString() + " of model '" + model +
             "' appears in two directories: " + versions[i].dir.filename().string() + " and " +
             versions[i + 1].dir.filename().string());
-        versions[i].card = dup;
-        versions[i + 1].card = dup;
+        for (VersionEntry* v : {&versions[i], &versions[i + 1]}) {
+          v->card = dup;
+          v->ocr_card = dup;
+        }
       }
     }
     repo.models_.emplace(model, std::move(versions));
   }
   return repo;
+}
+
+std::vector<std::string> Repository::ModelNames(CardKind kind) const {
+  std::vector<std::string> names;
+  for (const auto& [name, versions] : models_) {
+    if (versions.back().kind == kind) names.push_back(name);
+  }
+  return names;
 }
 
 std::vector<std::string> Repository::ModelNames() const {
@@ -156,9 +205,9 @@ Result<const VersionEntry*> Repository::Select(const std::string& model,
     if (!wanted.ok()) return wanted.status();
     for (const auto& entry : versions) {
       if (!(entry.version == *wanted)) continue;
-      if (!entry.card.ok()) {
+      if (!entry.card_status().ok()) {
         return FailedPreconditionError("model '" + model + "' version " + entry.version.ToString() +
-                                       " cannot be used: " + entry.card.status().message());
+                                       " cannot be used: " + entry.card_status().message());
       }
       return &entry;
     }
@@ -168,11 +217,11 @@ Result<const VersionEntry*> Repository::Select(const std::string& model,
 
   // Newest first: the first release with a valid card wins; pre-releases are a fallback only.
   for (auto v = versions.rbegin(); v != versions.rend(); ++v) {
-    if (v->card.ok() && !v->version.is_prerelease()) return &*v;
+    if (v->card_status().ok() && !v->version.is_prerelease()) return &*v;
   }
   if (allow_prerelease) {
     for (auto v = versions.rbegin(); v != versions.rend(); ++v) {
-      if (v->card.ok()) return &*v;
+      if (v->card_status().ok()) return &*v;
     }
   }
   return NotFoundError("model '" + model + "' has no usable version (" +

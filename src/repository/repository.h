@@ -1,8 +1,9 @@
 // Repository: the on-disk model store, laid out as <root>/<model>/<version>/ where <version>
 // is a semver directory name ("v0.1.0" or "0.1.0") holding model_card.yaml and the artifact
-// files it names. Scanning reads cards but loads no model; sha256 verification is a separate,
-// explicit step done before a version is loaded. No pickle is ever read.
-// Thread-compatible: a scanned Repository is immutable; rescan to see changes.
+// files it names. A card's `kind` (card_kind.h) says whether the version is a policy (ModelCard)
+// or screen OCR (OcrCard); both live side by side in one repository. Scanning reads cards but loads
+// no model; sha256 verification is a separate, explicit step done before a version is loaded. No
+// pickle is ever read. Thread-compatible: a scanned Repository is immutable; rescan to see changes.
 #pragma once
 
 #include <filesystem>
@@ -12,7 +13,9 @@
 #include <vector>
 
 #include "common/result.h"
+#include "repository/card_kind.h"
 #include "repository/model_card.h"
+#include "repository/ocr_card.h"
 #include "repository/semver.h"
 
 namespace brainstem {
@@ -21,8 +24,14 @@ struct VersionEntry {
   std::string model;
   SemVer version;
   std::filesystem::path dir;
-  // The parsed card, or why it could not be used (the version is still listed by /versions).
+  CardKind kind = CardKind::kPolicy;  // from the card's `kind` (policy when unreadable)
+  // The parsed card of this version's kind, or why it could not be used (the version is still
+  // listed by /versions). The field of the other kind holds kFailedPrecondition saying so.
   Result<ModelCard> card = InternalError("not loaded");
+  Result<OcrCard> ocr_card = InternalError("not loaded");
+
+  // Why this version cannot be used (the status of the card of its kind); Ok when it can.
+  Status card_status() const { return kind == CardKind::kOcr ? ocr_card.status() : card.status(); }
 };
 
 class Repository {
@@ -34,6 +43,9 @@ class Repository {
 
   const std::filesystem::path& root() const { return root_; }
   std::vector<std::string> ModelNames() const;  // sorted
+  // The models whose newest version is of `kind`, sorted (a model's kind is that of its
+  // newest version: a card that changes kind is a new model in all but name).
+  std::vector<std::string> ModelNames(CardKind kind) const;
   // Every version of `model`, oldest first (semver order); empty when the model is unknown.
   const std::vector<VersionEntry>& Versions(const std::string& model) const;
 

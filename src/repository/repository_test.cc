@@ -283,7 +283,9 @@ TEST(ShippedArtifactsTest, EveryVersionParsesAndVerifies) {
   for (const auto& model : repo->ModelNames()) {
     for (const auto& v : repo->Versions(model)) {
       ++versions;
-      ASSERT_TRUE(v.card.ok()) << v.dir << ": " << v.card.status().ToString();
+      ASSERT_TRUE(v.card_status().ok()) << v.dir << ": " << v.card_status().ToString();
+      // OCR cards pin a system file, not repository files (ocr_card_test checks it).
+      if (v.kind != CardKind::kPolicy) continue;
       Status verified = VerifyArtifactHashes(*v.card, v.dir);
       EXPECT_TRUE(verified.ok()) << v.dir << ": " << verified.ToString();
     }

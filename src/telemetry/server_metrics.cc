@@ -158,6 +158,29 @@ std::string ServerMetrics::RenderPrometheus(const std::string& model,
   }
   AppendMetric(&out, "brainstem_ocr_queue_depth", "gauge", "OCR frames waiting for a worker.", "",
                static_cast<double>(ocr_queue_depth.load()));
+  if (!ocr_model_name.empty()) {
+    // Label values are escaped as the exposition format requires (a directory name may hold
+    // any character).
+    auto label = [](const std::string& v) {
+      std::string e;
+      for (char c : v) {
+        if (c == '\\' || c == '"') e.push_back('\\');
+        if (c == '\n') {
+          e += "\\n";
+          continue;
+        }
+        e.push_back(c);
+      }
+      return e;
+    };
+    AppendMetric(&out, "brainstem_ocr_model_info", "gauge",
+                 "The OCR model served (from its card); hash_verified=false: the traineddata "
+                 "file differs from the one the card pins.",
+                 "name=\"" + label(ocr_model_name) + "\",version=\"" + label(ocr_model_version) +
+                     "\",language=\"" + label(ocr_model_language) + "\",hash_verified=\"" +
+                     (ocr_model_hash_verified ? "true" : "false") + "\"",
+                 1.0);
+  }
   ProcessStats p = ReadProcessStats();
   AppendMetric(&out, "process_resident_memory_bytes", "gauge", "Resident set size.", "",
                static_cast<double>(p.rss_bytes));

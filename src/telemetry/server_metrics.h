@@ -71,6 +71,14 @@ class ServerMetrics {
   std::atomic<uint64_t> ocr_bad_inputs_total{0};  // refused: undecodable, bad geometry, checksum
   std::atomic<int64_t> ocr_queue_depth{0};
 
+  // The OCR model being served, exported as brainstem_ocr_model_info{...} 1; not exported
+  // while ocr_model_name is empty (OCR off, or the built-in settings without a card).
+  // REQUIRES: set before serving, never changed afterwards (read without a lock).
+  std::string ocr_model_name;
+  std::string ocr_model_version;
+  std::string ocr_model_language;
+  bool ocr_model_hash_verified = false;
+
   // Per-core load, context switches and GPU figures; set once before serving, cleared before
   // the sampler stops. Not owned.
   std::atomic<const SystemSampler*> system_sampler{nullptr};

@@ -11,6 +11,7 @@
 #include "transport/http/ocr_api.h"
 #endif
 #include "common/json_writer.h"
+#include "transport/http/ocr_model_json.h"
 #include "transport/http/predict_request.h"
 
 #ifndef BRAINSTEM_GIT_SHA
@@ -69,25 +70,11 @@ void AppendCardJson(const ModelCard& card, std::string* out) {
   }
   out->append("],\"stochastic\":");
   out->append(card.log_std.empty() ? "false" : "true");
-  out->append(",\"artifact_hashes\":{");
-  first = true;
-  for (const auto& [file, hash] : card.artifact_hashes) {
-    if (!first) out->push_back(',');
-    first = false;
-    AppendJsonString(out, file);
-    out->push_back(':');
-    AppendJsonString(out, hash);
-  }
-  out->append("},\"info\":{");
-  first = true;
-  for (const auto& [key, value] : card.info) {
-    if (!first) out->push_back(',');
-    first = false;
-    AppendJsonString(out, key);
-    out->push_back(':');
-    AppendJsonString(out, value);
-  }
-  out->append("}}");
+  out->append(",\"artifact_hashes\":");
+  AppendJsonStringMap(out, card.artifact_hashes);
+  out->append(",\"info\":");
+  AppendJsonStringMap(out, card.info);
+  out->append("}");
 }
 
 HttpResponse MethodNotAllowed(std::string_view allowed, const std::string& request_id) {
@@ -397,8 +384,52 @@ void CarlaApi::Versions(Responder& responder) {
     }
     body.push_back('}');
   }
-  body.append("]}");
+  body.append("]");
+  AppendOcrVersions(*repository, &body);
+  body.append("}");
   responder.Send(MakeJsonResponse(http::status::ok, std::move(body)));
+}
+
+void CarlaApi::AppendOcrVersions(const Repository& repository, std::string* body) const {
+  // The policy fields above are the CarlaRL schema and stay as they are; the OCR model is one
+  // extra object: the model the server runs (or would run: ocr.model) and every version.
+  const bool loaded = ocr_model_ != nullptr && ocr_model_->card.has_value();
+  const std::string name = loaded ? ocr_model_->name : config_->ocr.model;
+  body->append(",\"ocr\":{\"name\":");
+  AppendJsonString(body, name);
+  body->append(",\"loaded\":");
+  if (loaded) {
+    AppendJsonString(body, ocr_model_->version);
+  } else {
+    body->append("null");
+  }
+  body->append(",\"hash_verified\":");
+  body->append(loaded && ocr_model_->hash_verified ? "true" : "false");
+  body->append(",\"versions\":[");
+  bool first = true;
+  for (const VersionEntry& entry : repository.Versions(name)) {
+    if (entry.kind != CardKind::kOcr) continue;
+    if (!first) body->push_back(',');
+    first = false;
+    const std::string version = entry.version.ToString();
+    body->append("{\"version\":");
+    AppendJsonString(body, version);
+    body->append(",\"stable\":");
+    body->append(entry.version.is_prerelease() ? "false" : "true");
+    body->append(",\"current\":");
+    body->append(loaded && version == ocr_model_->version ? "true" : "false");
+    body->append(",\"path\":");
+    AppendJsonString(body, entry.dir.filename().string());
+    if (entry.ocr_card.ok()) {
+      body->append(",\"card\":");
+      AppendOcrCardJson(*entry.ocr_card, body);
+    } else {
+      body->append(",\"error\":");
+      AppendJsonString(body, entry.ocr_card.status().message());
+    }
+    body->push_back('}');
+  }
+  body->append("]}");
 }
 
 void CarlaApi::Metrics(Responder& responder) {

@@ -11,6 +11,8 @@
 
 #include "config/config.h"
 #include "engine/model_loader.h"
+#include "engine/ocr_model.h"
+#include "repository/repository.h"
 #include "telemetry/server_metrics.h"
 #include "transport/http/http_server.h"
 #include "transport/http/status_api.h"
@@ -34,6 +36,11 @@ class CarlaApi {
   // Without one (OCR not built or ocr.enabled false) those routes answer 503.
   void set_ocr(OcrApi* ocr) { ocr_ = ocr; }
 
+  // The OCR model resolved at start-up (borrowed; must outlive this), listed by /versions
+  // under "ocr". Null: OCR is off, and /versions lists the configured ocr.model unloaded.
+  // REQUIRES: called before the server serves.
+  void set_ocr_model(const OcrModel* model) { ocr_model_ = model; }
+
   // Answers requests the server rejected before routing (413, 400).
   static HttpResponse EarlyError(http::status status, const std::string& message,
                                  const std::string& request_id);
@@ -44,6 +51,7 @@ class CarlaApi {
   void Predict(HttpRequest&& request, Responder& responder);
   void Warmup(HttpRequest&& request, Responder& responder);
   void Versions(Responder& responder);
+  void AppendOcrVersions(const Repository& repository, std::string* body) const;
   void Metrics(Responder& responder);
   void Ocr(std::string_view path, HttpRequest&& request, Responder& responder);
   void OpenApi(Responder& responder);
@@ -55,6 +63,7 @@ class CarlaApi {
   LoadedModel* model_;
   ServerMetrics* metrics_;
   OcrApi* ocr_ = nullptr;
+  const OcrModel* ocr_model_ = nullptr;
   const std::string git_;
   std::string metadata_json_;  // built once: nothing in it changes while serving
   StatusApi status_;

@@ -10,6 +10,7 @@
 
 #include "perception/ocr_json.h"
 #include "transport/http/error_response.h"
+#include "transport/http/ocr_model_json.h"
 
 namespace brainstem {
 namespace {
@@ -91,18 +92,18 @@ Result<OcrBox> ParseRegion(const std::string& text) {
 }  // namespace
 
 OcrApi::OcrApi(perception::OcrService* service, ServerMetrics* metrics, int64_t default_timeout_ms,
-               std::string language)
+               const OcrModel* model)
     : service_(service),
       metrics_(metrics),
       default_timeout_ms_(default_timeout_ms),
-      language_(std::move(language)) {}
+      model_(model) {}
 
 void OcrApi::Info(Responder& responder) {
   const auto& o = service_->options();
   std::string body = "{\"model\":\"ocr\",\"engine\":";
   perception::AppendJsonString(&body, service_->engine_version());
   body.append(",\"language\":");
-  perception::AppendJsonString(&body, language_);
+  perception::AppendJsonString(&body, model_->effective.language);
   body.append(",\"workers\":" + std::to_string(o.workers));
   body.append(",\"queue_capacity\":" + std::to_string(o.queue_capacity));
   body.append(",\"tile_size\":" + std::to_string(o.pipeline.tile_size));
@@ -115,7 +116,11 @@ void OcrApi::Info(Responder& responder) {
   const char* omp = std::getenv("OMP_THREAD_LIMIT");
   body.append(",\"omp_thread_limit\":");
   perception::AppendJsonString(&body, omp != nullptr ? omp : "");
-  body.append(",\"formats\":[\"image/png\",\"bgra8\",\"rgba8\",\"rgb8\",\"gray8\"]}");
+  body.append(",\"formats\":[\"image/png\",\"bgra8\",\"rgba8\",\"rgb8\",\"gray8\"]");
+  // The model card behind these settings; ocr.* keys set explicitly override its values.
+  body.append(",\"ocr_model\":");
+  AppendLoadedOcrModelJson(*model_, &body);
+  body.append("}");
   responder.Send(MakeJsonResponse(http::status::ok, std::move(body)));
 }
 

@@ -4,7 +4,7 @@
 //                       optional X-Checksum = xxh3-64 hex of the body); query: words=0|1,
 //                       region=x,y,w,h (text inside a rectangle), stream=<name> (which cache)
 //   POST /v1/ocr/find   same body; query: query=<text> (required), regex=0|1, max=N
-//   GET  /v1/ocr/info   engine, language, workers, limits
+//   GET  /v1/ocr/info   engine, language, workers, limits, the loaded OCR model and its card
 // Bodies are decoded on the I/O thread (PNG) or used in place (raw: the request body is the
 // frame, no copy); recognition runs on the OCR worker pool and the response is sent from there.
 // Thread-safe: every method may run on every I/O thread at once.
@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/ocr_model.h"
 #include "perception/ocr_service.h"
 #include "telemetry/server_metrics.h"
 #include "transport/http/http_server.h"
@@ -21,9 +22,10 @@ namespace brainstem {
 
 class OcrApi {
  public:
-  // Pointers are borrowed and must outlive the OcrApi. `language` is reported by /v1/ocr/info.
+  // Pointers are borrowed and must outlive the OcrApi. `model` (its card, hash check and the
+  // effective language) is reported by /v1/ocr/info.
   OcrApi(perception::OcrService* service, ServerMetrics* metrics, int64_t default_timeout_ms,
-         std::string language);
+         const OcrModel* model);
 
   void Ocr(HttpRequest&& request, Responder& responder);
   void Find(HttpRequest&& request, Responder& responder);
@@ -35,7 +37,7 @@ class OcrApi {
   perception::OcrService* const service_;
   ServerMetrics* const metrics_;
   const int64_t default_timeout_ms_;
-  const std::string language_;
+  const OcrModel* const model_;
 };
 
 }  // namespace brainstem

@@ -27,7 +27,7 @@ const std::string& OpenApiDocument() {
       "504": {"description": "DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
   "/warmup": {"post": {"summary": "Run the model once at batch 1 and at the largest batch",
     "responses": {"200": {"description": "Warmed up"}}}},
-  "/versions": {"get": {"summary": "Every version in the repository, which is current, its card",
+  "/versions": {"get": {"summary": "Every policy version, which is current, its card; and the OCR model (ocr)",
     "responses": {"200": {"description": "Versions"}}}},
   "/metrics": {"get": {"summary": "Prometheus text exposition",
     "responses": {"200": {"description": "Metrics", "content": {"text/plain": {}}}}}},

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/json_writer.h"
 #include "telemetry/process_stats.h"
 #include "telemetry/system_sampler.h"
-#include "common/json_writer.h"
 
 #ifndef BRAINSTEM_GIT_SHA
 #define BRAINSTEM_GIT_SHA "unknown"
@@ -361,9 +361,26 @@ std::string StatusApi::Render(double window_seconds) {
   o.append(",\"cache_hits_total\":");
   AppendJsonNumber(&o, now.ocr_cache_hits);
   {
+    // Since start: a hit is a frame identical to its stream's previous one (nothing read).
+    const uint64_t misses = metrics_->ocr_cache_misses_total.load(std::memory_order_relaxed);
+    const uint64_t looked = now.ocr_cache_hits + misses;
+    o.append(",\"cache_hit_ratio\":");
+    if (looked == 0) {
+      o.append("null");
+    } else {
+      AppendJsonNumber(&o, static_cast<double>(now.ocr_cache_hits) / static_cast<double>(looked));
+    }
+    o.append(",\"tiles_reread_total\":");
+    AppendJsonNumber(&o, metrics_->ocr_tiles_reread_total.load(std::memory_order_relaxed));
+    o.append(",\"model\":");
+    AppendJsonString(&o, info_.ocr_model);
+  }
+  {
     const Histogram::Snapshot latency = metrics_->ocr_seconds.Read();
     o.append(",\"p50_ms\":");
     AppendJsonNumber(&o, latency.Quantile(0.5) * 1e3);
+    o.append(",\"p90_ms\":");
+    AppendJsonNumber(&o, latency.Quantile(0.9) * 1e3);
     o.append(",\"p99_ms\":");
     AppendJsonNumber(&o, latency.Quantile(0.99) * 1e3);
   }

@@ -32,6 +32,7 @@ struct StatusInfo {
   int64_t pid = 0;           // 0: this process (getpid)
   std::string shm_socket;    // the shared-memory socket; empty when shm is off
   bool ocr_enabled = false;  // an OCR service answers /v1/ocr and shm frame requests 1-3
+  std::string ocr_model;     // "screen-ocr 1.0.0"; empty: OCR off or the built-in settings
   struct Thread {
     std::string name;        // e.g. "bs-io-0", "bs-sampler"
     std::string role;        // "io" | "model-worker" | "shm" | "background" | ...
