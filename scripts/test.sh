@@ -21,7 +21,7 @@ ninja -C build-minimal -j"$(nproc)"
 # Sanitizer builds skip the backends (LibTorch and OpenCV are not built with sanitizers);
 # they cover the code we own: scheduler, parser, repository, config, telemetry.
 sanitized_tests=(common_test telemetry_test scheduler_test policy_io_test predict_request_test
-                 semver_test model_card_test repository_test config_test topology_test
+                 semver_test model_card_test ocr_card_test repository_test config_test topology_test
                  shm_layout_test shm_checksum_test shm_validation_test shm_server_test
                  shm_lobby_test client_unit_test perception_layout_test
                  perception_tile_cache_test perception_ocr_pipeline_test)
