@@ -37,6 +37,9 @@ struct CaptureFlags {
   bool quiet = false;
 };
 
+// Consecutive UNAVAILABLE answers (100 ms apart) before capture gives up on the server.
+constexpr int kMaxUnavailable = 50;
+
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -90,19 +93,36 @@ int Capture(const CaptureFlags& flags) {
   const bool zero_copy = client != nullptr && client->transport() == "shm" && x.using_shm() &&
                          flags.out.empty() && flags.raw_out.empty();
   uint64_t generation = client != nullptr ? client->generation() : 0;
+  // A restarted server answers one call UNAVAILABLE, then the client reconnects to it; capture
+  // keeps going through that (the frame in hand is dropped) and gives up only when the server
+  // stays away.
+  int unavailable_in_a_row = 0;
+  auto server_unavailable = [&](const Status& status) {
+    if (status.code() != StatusCode::kUnavailable || ++unavailable_in_a_row > kMaxUnavailable) {
+      return false;
+    }
+    std::cerr << "brainstem capture: " << status.message() << " (retrying)\n";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return true;
+  };
   for (int i = 0; frames < 0 || i < frames; ++i) {
     std::optional<client::FrameBuffer> slot;  // zero copy: the frame slot the X server fills
     Result<perception::CapturedFrame> frame = InternalError("not captured");
     if (zero_copy) {
       auto buffer = client->AcquireFrameBuffer();
       if (!buffer.ok()) {
+        if (server_unavailable(buffer.status())) {
+          --i;
+          continue;
+        }
         std::cerr << "brainstem capture: " << buffer.status().message() << "\n";
         return 1;
       }
       if (client->generation() != generation) {
-        // The server restarted: the X server still holds the old region's segment.
-        std::cerr << "brainstem capture: the server restarted; run capture again\n";
-        return 1;
+        // A new region: the X server must let go of the old one's segment.
+        std::cerr << "brainstem capture: the server restarted; continuing with its new region\n";
+        x.DetachTargets();
+        generation = client->generation();
       }
       slot = std::move(buffer).value();
       frame = x.CaptureInto(slot->region_fd(), slot->region_offset(), slot->data(),
@@ -152,10 +172,17 @@ int Capture(const CaptureFlags& flags) {
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count());
       if (!ack.ok()) {
+        if (server_unavailable(ack.status())) {
+          capture_ms.pop_back();  // a dropped frame is not counted
+          round_trip_ms.pop_back();
+          --i;
+          continue;
+        }
         std::cerr << "brainstem capture: frame " << frame->sequence << ": "
                   << ack.status().message() << "\n";
         return 1;
       }
+      unavailable_in_a_row = 0;
       if (!flags.quiet) std::cout << ack->result << "\n" << std::flush;
     }
     if (period.count() > 0) {

@@ -70,6 +70,12 @@ struct X11Capture::Impl {
 };
 
 X11Capture::X11Capture(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+void X11Capture::DetachTargets() {
+  for (const auto& [key, seg] : impl_->segments) xcb_shm_detach(impl_->connection, seg);
+  impl_->segments.clear();
+  xcb_flush(impl_->connection);
+}
 X11Capture::~X11Capture() = default;
 
 Result<std::unique_ptr<X11Capture>> X11Capture::Open(const std::string& display, bool prefer_shm) {

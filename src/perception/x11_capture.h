@@ -43,6 +43,9 @@ class X11Capture {
   // Errors: kInvalidArgument when the screen does not fit in `capacity`.
   Result<CapturedFrame> CaptureInto(int fd, uint64_t offset, uint8_t* mapped, uint64_t capacity,
                                     bool with_checksum);
+  // Detaches every fd attached by CaptureInto, so the X server lets go of memory the caller no
+  // longer uses (a restarted server's old region). The next CaptureInto attaches again.
+  void DetachTargets();
 
   uint32_t width() const { return width_; }
   uint32_t height() const { return height_; }

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -116,3 +117,28 @@ def test_capture_command_find_and_region(env):
                         server.shm_url, "--request", "region"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "needs --query" in r.stderr
+
+
+def test_capture_keeps_going_through_a_server_restart(env):
+    """`brainstem capture --rate` over shm with MIT-SHM: the server restarts mid-stream; capture
+    reconnects, hands the X server the new region and finishes every frame."""
+    screen, _, _ = env
+    wd = tempfile.mkdtemp(prefix="bs-ocr-restart-")
+    server = E.Server(BIN, wd)
+    server.shm_name = f"ocrrestart{os.getpid()}"
+    server.start()
+    try:
+        proc = subprocess.Popen([BIN, "capture", "--display", screen.display, "--rate", "10",
+                                 "--frames", "30", "--quiet", "--request", "verify",
+                                 "--url", server.shm_url],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        server.stop()
+        server.start()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, err
+    assert "continuing with its new region" in err
+    stats = json.loads(err.strip().splitlines()[-1])
+    assert stats["frames"] == 30 and stats["zero_copy"] is True, stats
