@@ -151,7 +151,7 @@ int Serve(const ServeFlags& flags) {
     };
     auto created = perception::OcrService::Create(std::move(ocr_options), &metrics);
     if (!created.ok()) {
-      if (config.sources.at("ocr.enabled") != "default") {
+      if (config.IsSet("ocr.enabled")) {
         spdlog::error("cannot start OCR: {}", created.status().message());
         return 1;
       }
@@ -223,7 +223,7 @@ int Serve(const ServeFlags& flags) {
     // shm must work or the server does not start.
     bool explicit_shm = false;
     for (const char* key : {"shm.enabled", "shm.name", "shm.path", "shm.rendezvous"}) {
-      explicit_shm = explicit_shm || config.sources.at(key) != "default";
+      explicit_shm = explicit_shm || config.IsSet(key);
     }
     if (!created.ok() && explicit_shm) {
       spdlog::error("cannot start the shared-memory transport: {}", created.status().message());

@@ -303,7 +303,7 @@ Check ShmIntegrity(const HttpEndpoint& endpoint, const std::string& shm_url) {
 // `validate --url ... --set targets.http_p50_us=100` asks a stricter question of a running
 // server without restarting it.
 void ApplyLocalTargets(const Config& local, TargetsConfig* targets) {
-  auto set = [&](const char* key) { return local.sources.at(key) != "default"; };
+  auto set = [&](const char* key) { return local.IsSet(key); };
   const TargetsConfig& l = local.targets;
   if (set("targets.startup_ms")) targets->startup_ms = l.startup_ms;
   if (set("targets.idle_cpu_percent")) targets->idle_cpu_percent = l.idle_cpu_percent;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace brainstem {
 
@@ -45,35 +46,18 @@ inline void AppendJsonString(std::string* out, std::string_view text) {
   out->push_back('"');
 }
 
-// Non-finite numbers have no JSON form; they are written as null.
-inline void AppendJsonNumber(std::string* out, double value) {
-  if (!std::isfinite(value)) {
-    out->append("null");
-    return;
+// The shortest text that reads back as the same value of its type (a float is written as the
+// float, not as its double widening). Non-finite numbers have no JSON form: written as null.
+template <typename Number>
+requires(std::is_arithmetic_v<Number> &&
+         !std::is_same_v<Number, bool>) void AppendJsonNumber(std::string* out, Number value) {
+  if constexpr (std::is_floating_point_v<Number>) {
+    if (!std::isfinite(value)) {
+      out->append("null");
+      return;
+    }
   }
   char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  out->append(buf, static_cast<size_t>(end - buf));
-}
-
-inline void AppendJsonNumber(std::string* out, float value) {
-  if (!std::isfinite(value)) {
-    out->append("null");
-    return;
-  }
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  out->append(buf, static_cast<size_t>(end - buf));
-}
-
-inline void AppendJsonNumber(std::string* out, uint64_t value) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  out->append(buf, static_cast<size_t>(end - buf));
-}
-
-inline void AppendJsonNumber(std::string* out, int64_t value) {
-  char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
   out->append(buf, static_cast<size_t>(end - buf));
 }

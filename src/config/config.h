@@ -133,6 +133,13 @@ struct Config {
 
   // "server.port" -> "default" | "file:<path>" | "env:PORT" | "flag:--set".
   std::map<std::string, std::string> sources;
+
+  // Whether `key` was given by a file, the environment or a flag rather than left at its
+  // default (an operator's explicit choice).
+  bool IsSet(const std::string& key) const {
+    auto it = sources.find(key);
+    return it != sources.end() && it->second != "default";
+  }
 };
 
 struct ConfigInputs {

@@ -10,11 +10,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool IsDefault(const Config& config, const std::string& key) {
-  auto it = config.sources.find(key);
-  return it == config.sources.end() || it->second == "default";
-}
-
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -24,12 +19,12 @@ std::string JoinNames(const std::vector<std::string>& names) {
 // The card fills the keys the operator did not set; an explicit key always wins, so a
 // deployment can change one setting without editing (and re-hashing) the card.
 void ApplyCard(const Config& config, const OcrCard& card, OcrConfig* out) {
-  if (IsDefault(config, "ocr.language")) out->language = card.language;
-  if (IsDefault(config, "ocr.tile_size")) out->tile_size = card.tile_size;
-  if (IsDefault(config, "ocr.psm")) out->psm = card.whole_psm;
-  if (IsDefault(config, "ocr.segmentation")) out->segmentation = card.segmentation;
-  if (IsDefault(config, "ocr.polarity_fix")) out->polarity_fix = card.polarity_fix;
-  if (IsDefault(config, "ocr.max_image_pixels")) out->max_image_pixels = card.max_image_pixels;
+  if (!config.IsSet("ocr.language")) out->language = card.language;
+  if (!config.IsSet("ocr.tile_size")) out->tile_size = card.tile_size;
+  if (!config.IsSet("ocr.psm")) out->psm = card.whole_psm;
+  if (!config.IsSet("ocr.segmentation")) out->segmentation = card.segmentation;
+  if (!config.IsSet("ocr.polarity_fix")) out->polarity_fix = card.polarity_fix;
+  if (!config.IsSet("ocr.max_image_pixels")) out->max_image_pixels = card.max_image_pixels;
 }
 
 }  // namespace
@@ -61,7 +56,7 @@ Result<OcrModel> ResolveOcrModel(const Config& config) {
   model.effective = config.ocr;
   if (config.ocr.model.empty()) return model;
 
-  const bool explicit_model = !IsDefault(config, "ocr.model");
+  const bool explicit_model = config.IsSet("ocr.model");
   const bool explicit_version = !config.ocr.version.empty();
   const std::string& name = config.ocr.model;
   const fs::path& root = config.model.artifact_dir;

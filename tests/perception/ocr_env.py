@@ -29,6 +29,12 @@ PAGE_TEXT = {
 }
 
 
+# The brainstem binary under test (CTest sets BRAINSTEM_BIN) and why the tests skip without the
+# screen tools.
+BIN = os.environ.get("BRAINSTEM_BIN", "build/brainstem")
+MISSING_TOOLS = "Xvfb, xterm or ImageMagick not installed (scripts/setup-deps.sh)"
+
+
 def have_tools():
     return all(shutil.which(t) for t in ("Xvfb", "xterm", "display")) and os.path.exists(
         "/usr/bin/convert")

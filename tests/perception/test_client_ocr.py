@@ -17,10 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "client", "python"))
 import brainstem_client as bc  # noqa: E402
 
-BIN = os.environ.get("BRAINSTEM_BIN", "build/brainstem")
-pytestmark = pytest.mark.skipif(not E.have_tools(),
-                                reason="Xvfb, xterm or ImageMagick not installed "
-                                       "(scripts/setup-deps.sh)")
+BIN = E.BIN
+pytestmark = pytest.mark.skipif(not E.have_tools(), reason=E.MISSING_TOOLS)
 
 
 @pytest.fixture(scope="module")

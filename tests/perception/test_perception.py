@@ -12,10 +12,8 @@ import pytest
 
 import ocr_env as E
 
-BIN = os.environ.get("BRAINSTEM_BIN", "build/brainstem")
-pytestmark = pytest.mark.skipif(not E.have_tools(),
-                                reason="Xvfb, xterm or ImageMagick not installed "
-                                       "(scripts/setup-deps.sh)")
+BIN = E.BIN
+pytestmark = pytest.mark.skipif(not E.have_tools(), reason=E.MISSING_TOOLS)
 
 
 @pytest.fixture(scope="module")

@@ -72,12 +72,12 @@ struct PredictOptions {
 };
 
 // What the server does with a frame (FrameOptions::request; docs/shm-protocol.md section 3).
-inline constexpr uint32_t kFrameVerify = 0;     // verify the checksum and acknowledge
-inline constexpr uint32_t kFrameOcrText = 1;    // OCR: all text in reading order
-inline constexpr uint32_t kFrameOcrFind = 2;    // OCR: boxes matching `query`, best first
-inline constexpr uint32_t kFrameOcrRegion = 3;  // OCR: text inside `query` = "x,y,w,h"
+inline constexpr uint32_t kFrameVerify = shm::kFrameRequestVerify;        // checksum, acknowledge
+inline constexpr uint32_t kFrameOcrText = shm::kFrameRequestOcrText;      // all text, reading order
+inline constexpr uint32_t kFrameOcrFind = shm::kFrameRequestOcrFind;      // boxes matching `query`
+inline constexpr uint32_t kFrameOcrRegion = shm::kFrameRequestOcrRegion;  // text in "x,y,w,h"
 // The longest query and answer a frame slot carries, in bytes.
-inline constexpr size_t kFrameQueryCapacity = sizeof(::brainstem::shm::FrameSlot::result) - 1;
+inline constexpr size_t kFrameQueryCapacity = shm::kFrameResultCapacity;
 
 struct FrameOptions {
   uint64_t timestamp_ns = 0;  // capture time, passed through to the server

@@ -39,6 +39,12 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// One parser per calling thread: its buffers are reused from call to call.
+JsonReader& ThreadJsonReader() {
+  thread_local JsonReader reader;
+  return reader;
+}
+
 // RFC 3986 percent-encoding of everything but the unreserved characters, for query values.
 std::string PercentEncode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -287,10 +293,7 @@ Status HttpClient::PredictRaw(const float* rows, int32_t n_rows, float* actions_
   RETURN_IF_ERROR(
       AppendPredictBody(rows, n_rows, info_.inputs, options.deterministic, seed, &body));
   ASSIGN_OR_RETURN(Reply reply, Exchange("POST", "/predict", body, options.timeout_ms));
-  JsonReader& json = [this]() -> JsonReader& {
-    thread_local JsonReader reader;
-    return reader;
-  }();
+  JsonReader& json = ThreadJsonReader();
   if (reply.status != 200) return json.ErrorFromResponse(reply.status, reply.body);
   double server_ms = 0;
   RETURN_IF_ERROR(
@@ -354,7 +357,7 @@ Result<FrameAck> HttpClient::SubmitFrame(const uint8_t* pixels, uint32_t width, 
                               static_cast<size_t>(uint64_t{stride} * height));
   ASSIGN_OR_RETURN(Reply reply, Exchange("POST", path, body, options.timeout_ms,
                                          "application/octet-stream", headers));
-  JsonReader json;
+  JsonReader& json = ThreadJsonReader();
   if (reply.status != 200) return json.ErrorFromResponse(reply.status, reply.body);
   FrameAck ack;
   ack.timings.total_ns = NowNs() - start;

@@ -15,6 +15,7 @@
 #include "engine/test_util/fake_backend.h"
 #include "transport/shm/ofd_lock.h"
 #include "transport/shm/shm_server.h"
+#include "transport/shm/test_util/fake_stack.h"
 #include "transport/shm/test_util/raw_client.h"
 #include "transport/shm/test_util/wait_for.h"
 
@@ -327,17 +328,6 @@ TEST(LobbyTest, ForgedAndStalledClaimsAreRefusedAlone) {
 
 // --- a real server publishing a lobby --------------------------------------------------------
 
-ModelCard TestCard() {
-  ModelCard card;
-  InputFeature speed{"speed", 1, {}};
-  speed.preprocess.mean = {30};
-  speed.preprocess.std = {15};
-  InputFeature sensors{"sensors", 2, {}};
-  card.inputs = {speed, sensors};
-  card.actions = {{"throttle", 0, 1}, {"steer", -1, 1}};
-  return card;
-}
-
 class NamedServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -355,17 +345,12 @@ class NamedServerTest : public ::testing::Test {
   }
 
   void StartServer() {
-    auto io = PolicyIo::FromCard(TestCard());
+    auto io = PolicyIo::FromCard(test_util::ShmTestCard());
     ASSERT_TRUE(io.ok());
     io_ = std::make_unique<PolicyIo>(std::move(io).value());
-    std::vector<std::unique_ptr<Backend>> instances;
-    auto backend = std::make_unique<FakeBackend>(3, 2);
-    backend_ = backend.get();
-    instances.push_back(std::move(backend));
-    SchedulerOptions so;
-    so.max_queue_delay_us = 0;
-    so.inline_when_idle = inline_when_idle_;
-    scheduler_ = std::move(Scheduler::Create(so, std::move(instances), &metrics_)).value();
+    auto scheduler = test_util::FakeScheduler(inline_when_idle_, &metrics_, &backend_);
+    ASSERT_TRUE(scheduler.ok()) << scheduler.status().ToString();
+    scheduler_ = std::move(scheduler).value();
     auto server = ShmServer::Create(options_, io_.get(), scheduler_.get(), &metrics_);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(server).value();

@@ -15,25 +15,27 @@ namespace brainstem::shm {
 
 enum class LockResult { kLocked, kBusy, kError };
 
-// Takes a write lock on byte `byte` of `fd` without waiting: kBusy when another open file
-// description holds a lock on it, kError (errno set) for anything else.
-inline LockResult TryLockByte(int fd, uint64_t byte) {
+// A lock request of `type` (F_WRLCK, F_UNLCK) for the single byte `byte`.
+inline struct flock ByteLock(short type, uint64_t byte) {
   struct flock lock {};
-  lock.l_type = F_WRLCK;
+  lock.l_type = type;
   lock.l_whence = SEEK_SET;
   lock.l_start = static_cast<off_t>(byte);
   lock.l_len = 1;
+  return lock;
+}
+
+// Takes a write lock on byte `byte` of `fd` without waiting: kBusy when another open file
+// description holds a lock on it, kError (errno set) for anything else.
+inline LockResult TryLockByte(int fd, uint64_t byte) {
+  struct flock lock = ByteLock(F_WRLCK, byte);
   if (fcntl(fd, F_OFD_SETLK, &lock) == 0) return LockResult::kLocked;
   return (errno == EAGAIN || errno == EACCES) ? LockResult::kBusy : LockResult::kError;
 }
 
 // Releases this open file description's lock on `byte` (closing the descriptor does too).
 inline void UnlockByte(int fd, uint64_t byte) {
-  struct flock lock {};
-  lock.l_type = F_UNLCK;
-  lock.l_whence = SEEK_SET;
-  lock.l_start = static_cast<off_t>(byte);
-  lock.l_len = 1;
+  struct flock lock = ByteLock(F_UNLCK, byte);
   (void)fcntl(fd, F_OFD_SETLK, &lock);
 }
 
@@ -41,11 +43,7 @@ inline void UnlockByte(int fd, uint64_t byte) {
 // own description never count). A failing probe answers true: "alive" is the safe guess, the
 // next probe decides.
 inline bool ByteLockedByOther(int fd, uint64_t byte) {
-  struct flock lock {};
-  lock.l_type = F_WRLCK;
-  lock.l_whence = SEEK_SET;
-  lock.l_start = static_cast<off_t>(byte);
-  lock.l_len = 1;
+  struct flock lock = ByteLock(F_WRLCK, byte);
   if (fcntl(fd, F_OFD_GETLK, &lock) != 0) return true;
   return lock.l_type != F_UNLCK;
 }

@@ -139,6 +139,15 @@ struct FrameSlot {
 inline constexpr uint64_t kFramePixelsOffset = 4096;
 static_assert(sizeof(FrameSlot) <= kFramePixelsOffset);
 
+// FrameSlot.request kinds. 2 and 3 carry their query (UTF-8; for 3 "x,y,w,h") in `result` with
+// `result_length`, written by the client before submitting; every answer is JSON in `result`.
+inline constexpr uint32_t kFrameRequestVerify = 0;
+inline constexpr uint32_t kFrameRequestOcrText = 1;
+inline constexpr uint32_t kFrameRequestOcrFind = 2;
+inline constexpr uint32_t kFrameRequestOcrRegion = 3;
+// Bytes a query or an answer may use in `result` (NUL-terminated).
+inline constexpr size_t kFrameResultCapacity = sizeof(FrameSlot::result) - 1;
+
 // Geometry derived from a hello; both sides compute it the same way.
 struct RegionGeometry {
   uint32_t input_width = 0;

@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "engine/test_util/fake_backend.h"
 #include "transport/shm/checksum.h"
+#include "transport/shm/test_util/fake_stack.h"
 #include "transport/shm/test_util/raw_client.h"
 #include "transport/shm/test_util/wait_for.h"
 
@@ -28,18 +29,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// speed (1, normalized (x-30)/15) and sensors (2, raw): 3 inputs; throttle and steer out.
-ModelCard TestCard(bool stochastic) {
-  ModelCard card;
-  InputFeature speed{"speed", 1, {}};
-  speed.preprocess.mean = {30};
-  speed.preprocess.std = {15};
-  InputFeature sensors{"sensors", 2, {}};
-  card.inputs = {speed, sensors};
-  card.actions = {{"throttle", 0, 1}, {"steer", -1, 1}};
-  if (stochastic) card.log_std = {-1, -1};
-  return card;
-}
+using test_util::FakeScheduler;
+using test_util::ShmTestCard;
 
 // What the server must answer for one raw row: FakeBackend outputs sum(row) * (column + 1) of
 // the preprocessed row, then the card's bounds clip.
@@ -78,17 +69,10 @@ class ShmServerTest : public ::testing::Test {
   }
 
   void StartServer(bool stochastic = false, bool inline_when_idle = true) {
-    auto io = PolicyIo::FromCard(TestCard(stochastic));
+    auto io = PolicyIo::FromCard(ShmTestCard(stochastic));
     ASSERT_TRUE(io.ok()) << io.status().ToString();
     io_ = std::make_unique<PolicyIo>(std::move(io).value());
-    auto backend = std::make_unique<FakeBackend>(3, 2);
-    backend_ = backend.get();
-    std::vector<std::unique_ptr<Backend>> instances;
-    instances.push_back(std::move(backend));
-    SchedulerOptions so;
-    so.inline_when_idle = inline_when_idle;
-    so.max_queue_delay_us = 0;
-    auto scheduler = Scheduler::Create(so, std::move(instances), &metrics_);
+    auto scheduler = FakeScheduler(inline_when_idle, &metrics_, &backend_);
     ASSERT_TRUE(scheduler.ok()) << scheduler.status().ToString();
     scheduler_ = std::move(scheduler).value();
     auto server = ShmServer::Create(options_, io_.get(), scheduler_.get(), &metrics_);
@@ -568,10 +552,8 @@ TEST_F(ShmServerTest, NotASocketIsRefused) {
   fs::create_directories(dir_);
   std::FILE* f = std::fopen(options_.socket_path.c_str(), "w");
   std::fclose(f);
-  auto io = PolicyIo::FromCard(TestCard(false));
-  std::vector<std::unique_ptr<Backend>> instances;
-  instances.push_back(std::make_unique<FakeBackend>(3, 2));
-  auto scheduler = Scheduler::Create({}, std::move(instances), &metrics_);
+  auto io = PolicyIo::FromCard(ShmTestCard());
+  auto scheduler = FakeScheduler(true, &metrics_, &backend_);
   auto server = ShmServer::Create(options_, &*io, scheduler->get(), &metrics_);
   ASSERT_FALSE(server.ok());
   EXPECT_NE(server.status().message().find("is not a socket"), std::string::npos);

@@ -24,15 +24,7 @@ namespace brainstem::shm {
 
 // Frame requests beyond 0 (verify and acknowledge) go to a FrameConsumer: screen perception
 // (OCR, docs/perception.md) implements it; the transport knows only this interface.
-// Request kinds (FrameSlot.request): 1 = OCR text, 2 = find (the query, UTF-8, is written by
-// the client into `result` with `result_length` before submitting), 3 = text of a region (the
-// query is "x,y,w,h"). The answer is JSON text in `result` (at most kFrameResultCapacity bytes,
-// with "truncated": true when something was left out).
-inline constexpr uint32_t kFrameRequestVerify = 0;
-inline constexpr uint32_t kFrameRequestOcrText = 1;
-inline constexpr uint32_t kFrameRequestOcrFind = 2;
-inline constexpr uint32_t kFrameRequestOcrRegion = 3;
-inline constexpr size_t kFrameResultCapacity = sizeof(FrameSlot::result) - 1;  // NUL-terminated
+// The request kinds and the answer's capacity are part of the protocol (shm_layout.h).
 
 class FrameConsumer {
  public:
