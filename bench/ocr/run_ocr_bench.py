@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import zlib
 
@@ -49,28 +50,82 @@ def p50(v):
 
 
 def dense_xterms(screen, wd):
-    """Fills the lower part of the screen with xterms of prose (a dense frame)."""
-    text = os.path.join(wd, "dense.txt")
-    src = "/usr/share/common-licenses/GPL-3"
-    with open(src) as f, open(text, "w") as out:
-        out.write(f.read()[:20000])
+    """Fills the lower part of the screen with xterms of prose side by side (a dense frame).
+    Returns, per xterm, its x range and the text it shows (the ground truth), and a function
+    that scrolls the first xterm by n new lines (keeping its truth up to date)."""
+    with open("/usr/share/common-licenses/GPL-3") as f:
+        prose = [line.strip() for line in f.read()[:20000].splitlines()]
     y0 = 430
     cols = 2 if screen.width < 1600 else 3
     w = screen.width // cols
+    # DejaVu Sans Mono 11 in xterm is a 9x19 px cell (measured from word boxes); 8 px spare for
+    # the borders keeps the windows apart and whole on the screen.
+    columns, rows = (w - 8) // 9, (screen.height - y0 - 8) // 19
+    wrapped = [part for line in prose for part in (textwrap.wrap(line, columns) or [""])]
+    truth, windows = [], []
     for c in range(cols):
+        shown = wrapped[c * 40:c * 40 + rows - 1]  # the cursor takes the last row
+        path = os.path.join(wd, f"dense{c}.txt")
+        with open(path, "w") as f:
+            f.write("\n".join(shown) + "\n")
+        # `tail -f`: lines appended to the file scroll the window (the scroll measurement).
         screen.procs.append(subprocess.Popen(
-            ["xterm", "-geometry", f"{w // 7 - 2}x{(screen.height - y0) // 17 - 1}+{c * w}+{y0}",
-             "-fa", "DejaVu Sans Mono", "-fs", "11", "-e", "sh", "-c",
-             f"tail -c +{c * 3000 + 1} {text} | head -60; exec sleep 100000"],
+            ["xterm", "-geometry", f"{columns}x{rows}+{c * w}+{y0}",
+             "-fa", "DejaVu Sans Mono", "-fs", "11", "-e", "tail", "-n", "+1", "-f", path],
             env=screen.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        truth.append(((c * w, (c + 1) * w, y0), " ".join(" ".join(shown).split())))
+        # Scrolling brings lines no window shows.
+        windows.append({"path": path, "shown": shown, "next": 40 * cols + 40})
+
+    def scroll(n):
+        win = windows[0]
+        new = wrapped[win["next"]:win["next"] + n]
+        win["next"] += n
+        with open(win["path"], "a") as f:
+            f.write("\n".join(new) + "\n")
+        win["shown"] = (win["shown"] + new)[-(rows - 1):]
+        truth[0] = (truth[0][0], " ".join(" ".join(win["shown"]).split()))
+
     time.sleep(2)
+    return truth, scroll
+
+
+def edit_distance(a, b):
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+        prev = cur
+    return prev[-1]
+
+
+def straight_quotes(text):
+    """Tesseract reads the font's straight quotes as typographic ones; not counted as errors."""
+    return text.translate(str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'",
+                                         "\u2019": "'"}))
+
+
+def dense_cer(truth, answer):
+    """CER of the dense text: per xterm, its words (centre inside the window) in reading order
+    against the text it shows, whitespace collapsed. Words joined across two touching windows
+    count as errors."""
+    lines = [l for b in answer["blocks"] for l in b["lines"]]
+    lines.sort(key=lambda l: (l["box"][1], l["box"][0]))
+    errors = total = 0
+    for (x0, x1, y0), expected in truth:
+        words = [wd["text"] for l in lines for wd in l["words"]
+                 if x0 <= wd["box"][0] + wd["box"][2] / 2 < x1 and wd["box"][1] >= y0]
+        errors += edit_distance(expected, straight_quotes(" ".join(words)))
+        total += len(expected)
+    return errors / max(1, total)
 
 
 def run_size(binary, width, height, display, rounds):
     wd = tempfile.mkdtemp(prefix="bs-ocrbench-")
     screen = E.Screen(display, width, height, wd)
     screen.start()
-    dense_xterms(screen, wd)
+    dense_truth, scroll = dense_xterms(screen, wd)
     out = {"size": f"{width}x{height}"}
     try:
         # Capture cost: MIT-SHM into a memfd vs GetImage through the socket.
@@ -95,8 +150,10 @@ def run_size(binary, width, height, display, rounds):
                     assert s == 200, r
                     full.append(r["timing_ms"]["total"])
                 lines = [l["text"] for b in r["blocks"] for l in b["lines"]]
+                _, dense = server.ocr_raw(raw, width, height, query=f"?stream=full{i}")
                 cer, _ = E.character_error_rate(screen.expected_lines(), lines)
                 res.update(full_ms=p50(full), full_http_ms=p50(full_rt), cer=cer,
+                           dense_cer=dense_cer(dense_truth, dense),
                            full_pieces=r["cache"]["pieces"], words=len(r["text"].split()))
                 # (a) unchanged frame, same stream.
                 server.ocr_raw(raw, width, height, query="?words=0&stream=s")
@@ -125,6 +182,20 @@ def run_size(binary, width, height, display, rounds):
                     pixels.append(r["cache"]["pixels_read"])
                 res.update(changed_ms=p50(changed), changed_http_ms=p50(changed_rt),
                            changed_tiles=p50(tiles), changed_pixels=p50(pixels))
+                # (d) a terminal scrolled by 3 lines: its other lines moved, 3 are new.
+                scrolled, read, remembered = [], [], []
+                for i in range(rounds):
+                    scroll(3)
+                    time.sleep(1.0)
+                    raw3, _ = E.capture_raw(binary, display, wd)
+                    s, r = server.ocr_raw(raw3, width, height, query="?stream=s")
+                    assert s == 200, r
+                    scrolled.append(r["timing_ms"]["total"])
+                    read.append(r["cache"]["pieces"])
+                    remembered.append(r["cache"]["pieces_remembered"])
+                res.update(scrolled_ms=p50(scrolled), scrolled_pieces_read=p50(read),
+                           scrolled_pieces_remembered=p50(remembered),
+                           scrolled_dense_cer=dense_cer(dense_truth, r))
                 # Transport: shm (brainstem capture -> frame slot, OCR kind 1, cache hits).
                 r = subprocess.run([binary, "capture", "--display", display, "--frames", "40",
                                     "--quiet", "--url", server.shm_url],

@@ -141,6 +141,7 @@ int Serve(const ServeFlags& flags) {
     ocr_options.pipeline.whole_psm = ocr.psm;
     ocr_options.pipeline.xy_cut = ocr.segmentation == "xycut";
     ocr_options.pipeline.polarity_fix = ocr.polarity_fix;
+    ocr_options.pipeline.line_width_scale = ocr.line_width_scale;
     ocr_options.on_worker_start = [&plan](int index) {
       // OCR workers are model workers of another model: same placement rule.
       if (Status s =

@@ -459,6 +459,8 @@ const std::vector<KeySpec>& Keys() {
     k.push_back(
         ChoiceKey("ocr.segmentation", &Config::ocr, &OcrConfig::segmentation, kOcrSegmentations));
     k.push_back(BoolKey("ocr.polarity_fix", &Config::ocr, &OcrConfig::polarity_fix));
+    k.push_back(
+        DoubleKey("ocr.line_width_scale", &Config::ocr, &OcrConfig::line_width_scale, 0.3, 1.0));
     k.push_back(IntKey("ocr.max_image_pixels", &Config::ocr, &OcrConfig::max_image_pixels, 1,
                        int64_t{16384} * 16384));
     k.push_back(IntKey("ocr.queue_capacity", &Config::ocr, &OcrConfig::queue_capacity, 1, 100'000));

@@ -110,6 +110,7 @@ struct OcrConfig {
   int psm = 11;  // Tesseract page segmentation mode for pieces taller than a line
   std::string segmentation = "xycut";  // xycut (lines read one by one) | tesseract (whole regions)
   bool polarity_fix = true;            // invert light-on-dark areas before reading
+  double line_width_scale = 1.0;       // lines narrowed to this fraction before reading
   int64_t max_image_pixels = 8192 * 8192;
   int64_t queue_capacity = 16;  // frames waiting; beyond it: 503
   int timeout_ms = 10000;       // default deadline per frame; 0 = none

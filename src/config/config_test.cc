@@ -64,7 +64,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(config->logging.level, "info");
   EXPECT_EQ(config->sources.at("server.port"), "default");
   EXPECT_EQ(config->sources.at("server.cors.allow_origins"), "default");
-  EXPECT_EQ(config->sources.size(), 63u);  // every key has a source
+  EXPECT_EQ(config->sources.size(), 64u);  // every key has a source
 }
 
 TEST(ConfigTest, FileNestedMaps) {

@@ -24,6 +24,7 @@ void ApplyCard(const Config& config, const OcrCard& card, OcrConfig* out) {
   if (!config.IsSet("ocr.psm")) out->psm = card.whole_psm;
   if (!config.IsSet("ocr.segmentation")) out->segmentation = card.segmentation;
   if (!config.IsSet("ocr.polarity_fix")) out->polarity_fix = card.polarity_fix;
+  if (!config.IsSet("ocr.line_width_scale")) out->line_width_scale = card.line_width_scale;
   if (!config.IsSet("ocr.max_image_pixels")) out->max_image_pixels = card.max_image_pixels;
 }
 

@@ -34,7 +34,10 @@ void AppendCache(std::string* out, const OcrStats& s) {
   out->append(",\"tiles_changed\":" + std::to_string(s.tiles_changed));
   out->append(",\"regions\":" + std::to_string(s.regions));
   out->append(",\"pieces\":" + std::to_string(s.pieces));
+  out->append(",\"pieces_remembered\":" + std::to_string(s.pieces_remembered));
   out->append(",\"pixels_read\":" + std::to_string(s.pixels_read));
+  out->append(",\"words_rechecked\":" + std::to_string(s.words_rechecked));
+  out->append(",\"words_corrected\":" + std::to_string(s.words_corrected));
   out->append("},\"timing_ms\":{\"hash\":");
   AppendDouble(out, s.hash_ms, 3);
   out->append(",\"prepare\":");

@@ -1,5 +1,8 @@
 #include "perception/ocr_pipeline.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -27,6 +30,28 @@ bool CenterInside(const OcrBox& word, const OcrBox& region) {
 // 15% less and misread a known line; 3 px is the most accurate (docs/perception.md).
 constexpr int kPieceMargin = 3;
 constexpr int kMinContentHeight = 4;
+// Columns of context on each side of a word read again alone.
+constexpr int kRecheckSlack = 3;
+// Piece readings kept per stream; past this, those unused for kPieceMemoryFrames frames go.
+constexpr size_t kMaxRememberedPieces = 4096;
+constexpr uint64_t kPieceMemoryFrames = 8;
+
+// Identity of a piece as the engine would see it: its prepared pixels (margin, polarity and
+// narrowing included), size and mode.
+uint64_t PieceKey(const GrayImage& pixels, int psm) {
+  const uint64_t seed = (uint64_t(uint32_t(pixels.width)) << 32) ^
+                        uint64_t(uint32_t(pixels.height)) ^ (uint64_t(uint32_t(psm)) << 56);
+  return XXH3_64bits_withSeed(pixels.pixels.data(), pixels.pixels.size(), seed);
+}
+
+// Moves `words` by (dx, dy).
+std::vector<OcrWord> Shifted(std::vector<OcrWord> words, int dx, int dy) {
+  for (OcrWord& word : words) {
+    word.box.x += dx;
+    word.box.y += dy;
+  }
+  return words;
+}
 
 // Median of the pixels on the outline of `box` (inside `v`): the background around a piece.
 // The median, not the mean, so that a glyph cut by the frame edge does not darken it.
@@ -71,6 +96,70 @@ void CopyPiece(const GrayView& v, const OcrBox& box, uint8_t fill, bool invert, 
   if (invert) {
     for (uint8_t& p : out->pixels) p = static_cast<uint8_t>(255 - p);
   }
+}
+
+// Shrinks `image` horizontally by `scale` (0 < scale < 1), each output column the area average
+// of the source columns it covers.
+void SqueezeHorizontally(double scale, GrayImage* image) {
+  const int in_w = image->width;
+  const int out_w = std::max(1, static_cast<int>(in_w * scale + 0.5));
+  const double step = static_cast<double>(in_w) / out_w;
+  GrayImage out;
+  out.width = out_w;
+  out.height = image->height;
+  out.pixels.resize(static_cast<size_t>(out_w) * out.height);
+  // Per output column: source columns [first, last] with 8-bit weights summing to 256.
+  struct Tap {
+    int first;
+    std::vector<int> weights;
+  };
+  std::vector<Tap> taps(out_w);
+  for (int x = 0; x < out_w; ++x) {
+    const double lo = x * step;
+    const double hi = std::min<double>(in_w, (x + 1) * step);
+    Tap& t = taps[x];
+    t.first = static_cast<int>(lo);
+    int sum = 0;
+    for (int sx = t.first; sx < hi; ++sx) {
+      const double cover = std::min<double>(sx + 1, hi) - std::max<double>(sx, lo);
+      const int w = static_cast<int>(cover / (hi - lo) * 256 + 0.5);
+      t.weights.push_back(w);
+      sum += w;
+    }
+    if (!t.weights.empty()) t.weights.back() += 256 - sum;
+  }
+  for (int y = 0; y < image->height; ++y) {
+    const uint8_t* row = image->pixels.data() + static_cast<size_t>(y) * in_w;
+    uint8_t* dst = out.pixels.data() + static_cast<size_t>(y) * out_w;
+    for (int x = 0; x < out_w; ++x) {
+      int acc = 0;
+      const Tap& t = taps[x];
+      for (size_t k = 0; k < t.weights.size(); ++k) acc += t.weights[k] * row[t.first + k];
+      dst[x] = static_cast<uint8_t>(std::clamp((acc + 128) >> 8, 0, 255));
+    }
+  }
+  *image = std::move(out);
+}
+
+// Where a piece came from, to read part of it again: its region, its content box in the
+// region's crop and how its pixels were prepared.
+struct PieceSource {
+  size_t region = 0;
+  OcrBox box;
+  uint8_t background = 255;
+  bool invert = false;
+};
+
+// Maps a word read from `piece` to frame coordinates (narrowed columns widened back first).
+OcrWord ToFrame(const Piece& piece, OcrWord word) {
+  if (piece.x_scale != 1.0) {
+    const int right = static_cast<int>(word.box.right() / piece.x_scale + 0.5);
+    word.box.x = static_cast<int>(word.box.x / piece.x_scale + 0.5);
+    word.box.w = right - word.box.x;
+  }
+  word.box.x += piece.offset_x;
+  word.box.y += piece.offset_y;
+  return word;
 }
 
 // A region prepared for reading: its padded grey crop (polarity fixed) and its pieces.
@@ -142,7 +231,12 @@ Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& o
   const int pad = std::max(4, options.polarity_radius);
   std::vector<RegionWork> work(regions.size());
   std::vector<Piece> pieces;
-  std::vector<size_t> piece_region;
+  std::vector<PieceSource> sources;
+  std::vector<uint64_t> keys;  // PieceKey of each piece to read
+  // Pieces whose pixels the stream read before (a line that scrolled or a window that moved):
+  // their words, moved to where the piece is now.
+  std::vector<std::pair<size_t, std::vector<OcrWord>>> remembered;  // (region, frame words)
+  ++state->frame_number;
   for (size_t i = 0; i < regions.size(); ++i) {
     RegionWork& w = work[i];
     w.region = regions[i];
@@ -179,15 +273,28 @@ Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& o
       const bool invert = options.polarity_fix && background < 128;
       auto pixels = std::make_unique<GrayImage>();
       CopyPiece(view, b, static_cast<uint8_t>(background), invert, pixels.get());
+      const double x_scale = psm == kPsmSingleLine ? options.line_width_scale : 1.0;
+      if (x_scale < 1.0) SqueezeHorizontally(x_scale, pixels.get());
+      const int offset_x = in_frame.x - kPieceMargin;
+      const int offset_y = in_frame.y - kPieceMargin;
+      const uint64_t key = PieceKey(*pixels, psm);
+      if (auto it = state->pieces.find(key); it != state->pieces.end()) {
+        it->second.last_used = state->frame_number;
+        remembered.emplace_back(i, Shifted(it->second.words, offset_x, offset_y));
+        ++stats.pieces_remembered;
+        continue;
+      }
       if (invert) ++stats.pieces_inverted;
       Piece piece;
       piece.image = pixels->view();
       piece.psm = psm;
-      piece.offset_x = in_frame.x - kPieceMargin;
-      piece.offset_y = in_frame.y - kPieceMargin;
+      piece.offset_x = offset_x;
+      piece.offset_y = offset_y;
       stats.pixels_read += int64_t{piece.image.width} * piece.image.height;
+      piece.x_scale = x_scale;
       pieces.push_back(piece);
-      piece_region.push_back(i);
+      sources.push_back({i, b, static_cast<uint8_t>(background), invert});
+      keys.push_back(key);
       piece_pixels.push_back(std::move(pixels));
     }
   }
@@ -196,10 +303,66 @@ Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& o
 
   const auto ocr_start = SteadyClock::now();
   if (!pieces.empty()) reader(&pieces);
-  stats.ocr_ms = MsSince(ocr_start);
   for (const Piece& piece : pieces) {
     if (!piece.status.ok()) return piece.status;
   }
+  // Each piece's words in frame coordinates.
+  std::vector<std::vector<OcrWord>> read(pieces.size());
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    for (const OcrWord& word : pieces[k].words) read[k].push_back(ToFrame(pieces[k], word));
+  }
+
+  // A narrowed line's uncertain words are read again at full width, each alone: narrowing
+  // saves a third of the time, but a misread it causes (11 px "1289.50" as "1289.58") comes
+  // back with a low confidence (80 against 94), and a word is cheap to read.
+  std::vector<Piece> rechecks;
+  std::vector<std::pair<size_t, size_t>> rechecked;  // (piece, word) of each recheck
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    if (pieces[k].x_scale == 1.0) continue;
+    const PieceSource& src = sources[k];
+    const RegionWork& w = work[src.region];
+    for (size_t j = 0; j < read[k].size(); ++j) {
+      if (read[k][j].confidence >= options.recheck_below_confidence) continue;
+      // The word's columns in the region's crop, a little wider, within the piece's content.
+      const int x0 = std::max(src.box.x, read[k][j].box.x - w.padded.x - kRecheckSlack);
+      const int x1 = std::min(src.box.right(), read[k][j].box.right() - w.padded.x + kRecheckSlack);
+      if (x1 - x0 < 2) continue;
+      auto pixels = std::make_unique<GrayImage>();
+      CopyPiece(w.crop.view(), {x0, src.box.y, x1 - x0, src.box.h}, src.background, src.invert,
+                pixels.get());
+      Piece piece;
+      piece.image = pixels->view();
+      piece.psm = kPsmSingleLine;
+      piece.offset_x = w.padded.x + x0 - kPieceMargin;
+      piece.offset_y = pieces[k].offset_y;
+      stats.pixels_read += int64_t{piece.image.width} * piece.image.height;
+      rechecks.push_back(piece);
+      rechecked.emplace_back(k, j);
+      piece_pixels.push_back(std::move(pixels));
+    }
+  }
+  // Replacements for the rechecked words that read better alone (empty: keep the word).
+  std::vector<std::vector<std::vector<OcrWord>>> replacement(pieces.size());
+  if (!rechecks.empty()) {
+    reader(&rechecks);
+    for (size_t r = 0; r < rechecks.size(); ++r) {
+      if (!rechecks[r].status.ok()) return rechecks[r].status;
+      if (rechecks[r].words.empty()) continue;
+      double confidence = 0;
+      for (const OcrWord& word : rechecks[r].words) confidence += word.confidence;
+      confidence /= static_cast<double>(rechecks[r].words.size());
+      const auto [k, j] = rechecked[r];
+      if (confidence <= read[k][j].confidence) continue;
+      auto& slot = replacement[k];
+      slot.resize(read[k].size());
+      for (const OcrWord& word : rechecks[r].words) {
+        slot[j].push_back(ToFrame(rechecks[r], word));
+      }
+      ++stats.words_corrected;
+    }
+  }
+  stats.words_rechecked = static_cast<int>(rechecks.size());
+  stats.ocr_ms = MsSince(ocr_start);
 
   std::vector<OcrWord> words;
   if (!stats.full_read && state->page != nullptr) {
@@ -209,17 +372,35 @@ Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& o
       if (!replaced) words.push_back(word);
     }
   }
+  auto keep = [&](const OcrBox& region, OcrWord word) {
+    if (word.confidence < options.min_confidence) return;
+    // A word may start in the synthetic margin of a piece at the frame edge.
+    word.box = Inflate(word.box, 0, width, height);
+    if (CenterInside(word.box, region)) words.push_back(std::move(word));
+  };
+  if (state->pieces.size() > kMaxRememberedPieces) {
+    std::erase_if(state->pieces, [&](const auto& entry) {
+      return entry.second.last_used + kPieceMemoryFrames < state->frame_number;
+    });
+    if (state->pieces.size() > kMaxRememberedPieces) state->pieces.clear();
+  }
   for (size_t k = 0; k < pieces.size(); ++k) {
-    const OcrBox& region = work[piece_region[k]].region;
-    for (OcrWord word : pieces[k].words) {
-      if (word.confidence < options.min_confidence) continue;
-      word.box.x += pieces[k].offset_x;
-      word.box.y += pieces[k].offset_y;
-      // A word may start in the synthetic margin of a piece at the frame edge.
-      word.box = Inflate(word.box, 0, width, height);
-      if (!CenterInside(word.box, region)) continue;
-      words.push_back(word);
+    std::vector<OcrWord> final_words;
+    for (size_t j = 0; j < read[k].size(); ++j) {
+      if (!replacement[k].empty() && !replacement[k][j].empty()) {
+        final_words.insert(final_words.end(), replacement[k][j].begin(), replacement[k][j].end());
+      } else {
+        final_words.push_back(read[k][j]);
+      }
     }
+    const OcrBox& region = work[sources[k].region].region;
+    for (const OcrWord& word : final_words) keep(region, word);
+    state->pieces[keys[k]] = {
+        Shifted(std::move(final_words), -pieces[k].offset_x, -pieces[k].offset_y),
+        state->frame_number};
+  }
+  for (auto& [region_index, frame_words] : remembered) {
+    for (OcrWord& word : frame_words) keep(work[region_index].region, std::move(word));
   }
   auto page = std::make_shared<const PageLayout>(BuildLayout(std::move(words)));
   state->valid = true;

@@ -180,6 +180,11 @@ std::string OcrService::engine_version() const {
   return plugin.ok() ? (*plugin)->version() : "unavailable: " + plugin.status().message();
 }
 
+uint64_t OcrService::serial_openmp_regions() const {
+  Result<const OcrPlugin*> plugin = LoadOcrPlugin();
+  return plugin.ok() ? (*plugin)->serial_openmp_regions() : 0;
+}
+
 void OcrService::ReadOne(Worker* worker, Piece* piece) {
   if (worker->engine == nullptr) {  // first frame of this worker (no preload)
     Result<const OcrPlugin*> plugin = LoadOcrPlugin();

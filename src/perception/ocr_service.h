@@ -78,6 +78,8 @@ class OcrService {
   const OcrServiceOptions& options() const { return options_; }
   // Loads the plugin if nothing has yet; "unavailable: <reason>" when it cannot be loaded.
   std::string engine_version() const;
+  // OcrPlugin::serial_openmp_regions; 0 before the plugin is loaded.
+  uint64_t serial_openmp_regions() const;
 
  private:
   struct Worker;

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "common/json_writer.h"
 #include "repository/repository.h"
 #include "repository/semver.h"
 
@@ -90,6 +91,28 @@ Result<int64_t> GetInt(const YAML::Node& node, const std::string& path, int64_t 
   return value;
 }
 
+std::string JsonNumber(double value) {
+  std::string out;
+  AppendJsonNumber(&out, value);
+  return out;
+}
+
+Result<double> GetDouble(const YAML::Node& node, const std::string& path, double low, double high) {
+  if (!node.IsScalar()) return CardError(path, "must be a number");
+  double value = 0;
+  try {
+    value = node.as<double>();
+  } catch (const YAML::Exception&) {
+    return CardError(path, "'" + node.Scalar() + "' is not a number");
+  }
+  // NaN fails both comparisons, so it is refused as out of range.
+  if (!(value >= low && value <= high)) {
+    return CardError(path, node.Scalar() + " is out of range [" + JsonNumber(low) + ", " +
+                               JsonNumber(high) + "]");
+  }
+  return value;
+}
+
 Result<bool> GetBool(const YAML::Node& node, const std::string& path) {
   if (!node.IsScalar()) return CardError(path, "must be true or false");
   try {
@@ -152,7 +175,8 @@ Status ParseTraineddata(const YAML::Node& node, OcrCard& card) {
 
 Status ParseSegmentation(const YAML::Node& node, OcrCard& card) {
   const std::string path = "segmentation";
-  RETURN_IF_ERROR(CheckKeys(node, path, {"mode", "line_psm", "whole_psm", "polarity_fix"}));
+  RETURN_IF_ERROR(
+      CheckKeys(node, path, {"mode", "line_psm", "whole_psm", "polarity_fix", "line_width_scale"}));
   ASSIGN_OR_RETURN(YAML::Node mode, Required(node, "mode", path));
   ASSIGN_OR_RETURN(card.segmentation, GetChoice(mode, "segmentation.mode", {"xycut", "tesseract"}));
   // The pipeline reads every line it cut with PSM 7; a card cannot ask for another.
@@ -160,6 +184,11 @@ Status ParseSegmentation(const YAML::Node& node, OcrCard& card) {
   RETURN_IF_ERROR(OptionalInt(node, "whole_psm", path, 3, 13, &card.whole_psm));
   if (Present(node["polarity_fix"])) {
     ASSIGN_OR_RETURN(card.polarity_fix, GetBool(node["polarity_fix"], "segmentation.polarity_fix"));
+  }
+  if (Present(node["line_width_scale"])) {
+    // Below 0.3 even wide screen fonts lose letters (0.5 already misread 11 px text).
+    ASSIGN_OR_RETURN(card.line_width_scale, GetDouble(node["line_width_scale"],
+                                                      "segmentation.line_width_scale", 0.3, 1.0));
   }
   return Status::Ok();
 }

@@ -35,6 +35,7 @@ struct OcrCard {
   int line_psm = 7;                    // lines found by xycut are read as one line each
   int whole_psm = 11;                  // pieces taller than a line, and the "tesseract" mode
   bool polarity_fix = true;            // light-on-dark pieces are read inverted
+  double line_width_scale = 1.0;       // lines narrowed to this fraction before reading
   int tile_size = 128;                 // change-detection tiles, pixels
 
   int64_t max_image_pixels = 8192ll * 8192ll;  // larger frames are refused (422)

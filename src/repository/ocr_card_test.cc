@@ -32,6 +32,7 @@ segmentation:
   line_psm: 7
   whole_psm: 11
   polarity_fix: true
+  line_width_scale: 0.65
 tile_size: 64
 limits:
   max_image_pixels: 1000000
@@ -76,6 +77,7 @@ TEST(OcrCardTest, ParsesEveryField) {
   EXPECT_EQ(card->line_psm, 7);
   EXPECT_EQ(card->whole_psm, 11);
   EXPECT_TRUE(card->polarity_fix);
+  EXPECT_DOUBLE_EQ(card->line_width_scale, 0.65);
   EXPECT_EQ(card->tile_size, 64);
   EXPECT_EQ(card->max_image_pixels, 1000000);
   EXPECT_EQ(card->max_frame_dimension, 4096);
@@ -115,6 +117,12 @@ TEST(OcrCardTest, BadValuesAreNamed) {
   ExpectError(Edit("whole_psm: 11", "whole_psm: 42"), {"segmentation.whole_psm", "42"});
   ExpectError(Edit("polarity_fix: true", "polarity_fix: maybe"),
               {"segmentation.polarity_fix", "maybe"});
+  ExpectError(Edit("line_width_scale: 0.65", "line_width_scale: 0.1"),
+              {"segmentation.line_width_scale", "0.1", "[0.3, 1]"});
+  ExpectError(Edit("line_width_scale: 0.65", "line_width_scale: .nan"),
+              {"segmentation.line_width_scale", "out of range"});
+  ExpectError(Edit("line_width_scale: 0.65", "line_width_scale: narrow"),
+              {"segmentation.line_width_scale", "'narrow' is not a number"});
   ExpectError(Edit("tile_size: 64", "tile_size: 8"), {"tile_size", "out of range"});
   ExpectError(Edit("max_frame_dimension: 4096", "max_frame_dimension: 20000"),
               {"limits.max_frame_dimension", "20000"});
@@ -216,10 +224,11 @@ TEST_F(OcrCardFileTest, RepositoryKeepsPoliciesAndOcrModelsApart) {
 
 TEST(OcrCardShippedTest, ScreenOcrCardParsesAndPinsTheInstalledTraineddata) {
   const fs::path card_file =
-      fs::path(BRAINSTEM_ARTIFACTS_DIR) / "screen-ocr" / "v1.0.0" / "model_card.yaml";
+      fs::path(BRAINSTEM_ARTIFACTS_DIR) / "screen-ocr" / "v1.1.0" / "model_card.yaml";
   Result<OcrCard> card = LoadOcrCard(card_file);
   ASSERT_TRUE(card.ok()) << card.status().ToString();
   EXPECT_EQ(card->language, "eng");
+  EXPECT_DOUBLE_EQ(card->line_width_scale, 0.65);
   EXPECT_NE(card->traineddata_source.find("tesseract-ocr-eng"), std::string::npos);
   // The hash was taken from Debian's file; on a host with another package version this is
   // exactly the mismatch the server warns about, so it is not a failure here.

@@ -16,7 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
 BIN = os.environ.get("BRAINSTEM_BIN", str(REPO / "build" / "brainstem"))
-CARD = ARTIFACTS / "screen-ocr" / "v1.0.0" / "model_card.yaml"
+CURRENT = "1.1.0"  # the newest stable OCR card, which the server loads by default
+CARD = ARTIFACTS / "screen-ocr" / f"v{CURRENT}" / "model_card.yaml"
 INSTALLED = Path("/usr/share/tesseract-ocr/5/tessdata/eng.traineddata")
 # Only these reach the server: a developer's TESSDATA_PREFIX or PORT must not change results.
 ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "TMPDIR")
@@ -98,15 +99,18 @@ def test_versions_lists_the_ocr_model_and_keeps_the_policy_fields(server):
     assert all(e["card"]["name"] == "lane-keeping" for e in v["versions"] if "card" in e)
     ocr = v["ocr"]
     assert ocr["name"] == "screen-ocr"
-    assert ocr["loaded"] == "1.0.0"
-    [entry] = [e for e in ocr["versions"] if e["version"] == "1.0.0"]
-    assert entry["current"] is True and entry["stable"] is True and entry["path"] == "v1.0.0"
+    assert ocr["loaded"] == CURRENT
+    [entry] = [e for e in ocr["versions"] if e["version"] == CURRENT]
+    assert entry["current"] is True and entry["stable"] is True and entry["path"] == f"v{CURRENT}"
+    [older] = [e for e in ocr["versions"] if e["version"] == "1.0.0"]
+    assert older["current"] is False and older["card"]["segmentation"]["line_width_scale"] == 1
     card = entry["card"]
     assert card["kind"] == "ocr" and card["language"] == "eng"
     assert card["engine"] == {"name": "tesseract", "mode": "lstm"}
     assert card["traineddata"]["sha256"] == card_sha256()
     assert "tesseract-ocr-eng" in card["traineddata"]["source"]
     assert card["segmentation"]["line_psm"] == 7
+    assert card["segmentation"]["line_width_scale"] == 0.65
     assert card["limits"]["max_frame_dimension"] == 16384
     assert ocr["hash_verified"] is installed_matches()
 
@@ -114,7 +118,7 @@ def test_versions_lists_the_ocr_model_and_keeps_the_policy_fields(server):
 def test_ocr_info_reports_the_loaded_card(server):
     info = server.json("/v1/ocr/info")
     model = info["ocr_model"]
-    assert model["name"] == "screen-ocr" and model["version"] == "1.0.0"
+    assert model["name"] == "screen-ocr" and model["version"] == CURRENT
     assert model["source"] == "card"
     assert model["card"]["limits"] == {"max_image_pixels": 67108864, "max_frame_dimension": 16384,
                                        "max_answer_bytes": 3071}
@@ -122,27 +126,44 @@ def test_ocr_info_reports_the_loaded_card(server):
     # The card's values are the service's settings.
     assert info["language"] == "eng" and info["tile_size"] == 128 and info["psm"] == 11
     assert info["segmentation"] == "xycut" and info["polarity_fix"] is True
+    assert info["line_width_scale"] == 0.65
 
 
 def test_metrics_and_status_name_the_ocr_model(server):
     verified = "true" if installed_matches() else "false"
-    assert ('brainstem_ocr_model_info{name="screen-ocr",version="1.0.0",language="eng",'
+    assert (f'brainstem_ocr_model_info{{name="screen-ocr",version="{CURRENT}",language="eng",'
             f'hash_verified="{verified}"}} 1') in server.get("/metrics")
     ocr = server.json("/v1/status")["ocr"]
-    assert ocr["model"] == "screen-ocr 1.0.0"
+    assert ocr["model"] == f"screen-ocr {CURRENT}"
     for key in ("images_per_s", "p50_ms", "p90_ms", "p99_ms", "cache_hit_ratio",
                 "tiles_reread_total", "cache_hits_total"):
         assert key in ocr, key
 
 
 def test_explicit_keys_override_the_card(tmp_path):
-    s = Server(tmp_path, sets=("ocr.tile_size=64", "ocr.psm=6"))
+    s = Server(tmp_path, sets=("ocr.tile_size=64", "ocr.psm=6", "ocr.line_width_scale=1"))
     try:
         info = s.json("/v1/ocr/info")
-        assert info["tile_size"] == 64 and info["psm"] == 6
-        assert info["ocr_model"]["card"]["tile_size"] == 128  # the card is unchanged
+        assert info["tile_size"] == 64 and info["psm"] == 6 and info["line_width_scale"] == 1
+        card = info["ocr_model"]["card"]  # the card is unchanged
+        assert card["tile_size"] == 128 and card["segmentation"]["line_width_scale"] == 0.65
     finally:
         s.stop()
+
+
+def test_an_older_version_can_be_pinned(tmp_path):
+    s = Server(tmp_path, sets=("ocr.version=1.0.0",))
+    try:
+        info = s.json("/v1/ocr/info")
+        assert info["ocr_model"]["version"] == "1.0.0"
+        assert info["line_width_scale"] == 1  # 1.0.0 reads lines at their full width
+    finally:
+        s.stop()
+
+
+def test_line_width_scale_out_of_range_refuses_to_start(tmp_path):
+    rc, err = expect_exit(tmp_path, sets=("ocr.line_width_scale=0.1",))
+    assert rc != 0 and "ocr.line_width_scale" in err and "0.1" in err, err
 
 
 def test_unknown_ocr_version_refuses_to_start(tmp_path):
@@ -166,7 +187,7 @@ def copy_repo(tmp_path, with_ocr=True):
 
 def test_bad_hash_is_a_loud_warning_and_a_flag(tmp_path):
     root = copy_repo(tmp_path)
-    card = root / "screen-ocr" / "v1.0.0" / "model_card.yaml"
+    card = root / "screen-ocr" / f"v{CURRENT}" / "model_card.yaml"
     card.write_text(card.read_text().replace(card_sha256(), "0" * 64))
     (tmp_path / "run").mkdir()
     s = Server(tmp_path / "run", artifact_dir=root)
@@ -199,19 +220,19 @@ def test_missing_artifact_falls_back_unless_named(tmp_path):
 
 def test_invalid_card_falls_back_unless_its_version_is_named(tmp_path):
     root = copy_repo(tmp_path)
-    card = root / "screen-ocr" / "v1.0.0" / "model_card.yaml"
-    card.write_text(card.read_text().replace("tile_size: 128", "tile_size: huge"))
+    for card in (root / "screen-ocr").glob("v*/model_card.yaml"):  # every version broken
+        card.write_text(card.read_text().replace("tile_size: 128", "tile_size: huge"))
     (tmp_path / "a").mkdir()
     s = Server(tmp_path / "a", artifact_dir=root)
     try:
         assert "ocr card: tile_size: 'huge' is not an integer" in s.stderr()
         assert s.json("/v1/ocr/info")["ocr_model"]["source"] == "built-in"
-        [entry] = s.json("/versions")["ocr"]["versions"]
-        assert "tile_size" in entry["error"]
+        entries = s.json("/versions")["ocr"]["versions"]
+        assert len(entries) == 2 and all("tile_size" in e["error"] for e in entries)
     finally:
         s.stop()
     (tmp_path / "b").mkdir()
-    rc, err = expect_exit(tmp_path / "b", artifact_dir=root, sets=("ocr.version=1.0.0",))
+    rc, err = expect_exit(tmp_path / "b", artifact_dir=root, sets=(f"ocr.version={CURRENT}",))
     assert rc != 0 and "ocr.version" in err and "tile_size" in err, err
 
 

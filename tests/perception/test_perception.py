@@ -49,6 +49,10 @@ def test_capture_ocr_character_error_rate(env):
     # Every word carries a box and a confidence.
     words = [w for b in result["blocks"] for l in b["lines"] for w in l["words"]]
     assert words and all(len(w["box"]) == 4 and 0 <= w["confidence"] <= 100 for w in words)
+    # Tesseract's OpenMP regions ran in the plugin's own serial versions, not in libgomp
+    # (tesseract_engine.cc): the count moves only when those are the ones bound.
+    status, body = server.request("GET", "/v1/ocr/info")
+    assert status == 200 and json.loads(body)["openmp_serial_regions"] > 0
 
 
 def test_find_returns_box_containing_word(env):

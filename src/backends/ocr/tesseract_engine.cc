@@ -1,10 +1,12 @@
 // The Tesseract engine behind OcrEngine; compiled into libbrainstem_ocr.so only (see
 // ocr_engine.h for why it is a plugin). Tesseract and Leptonica exceptions and messages stop
-// here.
+// here. The plugin also runs Tesseract's OpenMP regions itself, serially (below).
 #include <leptonica/allheaders.h>
 #include <tesseract/baseapi.h>
 #include <tesseract/resultiterator.h>
 
+#include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -99,7 +101,18 @@ std::string Version() {
   return v;
 }
 
-const OcrPlugin kPlugin{&Create, &Version};
+std::atomic<uint64_t> serial_regions{0};
+
+uint64_t SerialRegions() { return serial_regions.load(std::memory_order_relaxed); }
+
+const OcrPlugin kPlugin{&Create, &Version, &SerialRegions};
+
+// The sections of the innermost `omp parallel sections` running on this thread.
+struct Sections {
+  unsigned next = 1;
+  unsigned count = 0;
+};
+thread_local Sections current_sections;
 
 }  // namespace
 }  // namespace brainstem
@@ -108,3 +121,47 @@ extern "C" __attribute__((visibility("default"))) const brainstem::OcrPlugin*
 brainstem_ocr_plugin() {
   return &brainstem::kPlugin;
 }
+
+// Tesseract's OpenMP regions, run by the calling thread as a team of one.
+//
+// brainstem reads a frame's pieces in parallel with its own workers, one engine each, and
+// keeps Tesseract to one thread (OMP_THREAD_LIMIT=1: OpenMP teams were 2-3x slower on 2 cores).
+// libgomp still pays for a team of one: every region ends in a FUTEX_WAKE system call, and
+// Tesseract opens one per LSTM time step, ~226,000 per dense 1080p frame, 18% of its time
+// (perf, docs/perception.md). These definitions come first in the symbol lookup of the
+// libtesseract that this plugin pulls in with dlopen (the plugin precedes its dependencies in
+// that scope, and libgomp is not in the global scope: brainstem itself does not link it), so
+// Tesseract's calls land here. omp_get_num_threads() and omp_get_thread_num() still reach
+// libgomp, which answers 1 and 0 outside its own regions: what a team of one would see.
+// The entry points are those libtesseract imports (nm -D --undefined-only); their signatures are
+// libgomp's ABI (GOMP_4.0 / GOMP_1.0).
+extern "C" {
+
+__attribute__((visibility("default"))) void GOMP_parallel(void (*fn)(void*), void* data,
+                                                          unsigned /*num_threads*/,
+                                                          unsigned /*flags*/) {
+  brainstem::serial_regions.fetch_add(1, std::memory_order_relaxed);
+  fn(data);
+}
+
+// `parallel sections`: the outlined body asks GOMP_sections_next() for section numbers 1..count
+// until it answers 0.
+__attribute__((visibility("default"))) void GOMP_parallel_sections(void (*fn)(void*), void* data,
+                                                                   unsigned /*num_threads*/,
+                                                                   unsigned count,
+                                                                   unsigned /*flags*/) {
+  brainstem::serial_regions.fetch_add(1, std::memory_order_relaxed);
+  const brainstem::Sections outer = brainstem::current_sections;
+  brainstem::current_sections = {1, count};
+  fn(data);
+  brainstem::current_sections = outer;
+}
+
+__attribute__((visibility("default"))) unsigned GOMP_sections_next() {
+  brainstem::Sections& s = brainstem::current_sections;
+  return s.next <= s.count ? s.next++ : 0;
+}
+
+__attribute__((visibility("default"))) void GOMP_sections_end_nowait() {}
+
+}  // extern "C"

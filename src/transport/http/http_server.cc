@@ -65,7 +65,12 @@ void RunContext(asio::io_context& context, std::chrono::microseconds spin) {
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
   HttpConnection(tcp::socket socket, asio::io_context* context, HttpServer* server)
-      : socket_(std::move(socket)), context_(context), server_(server) {}
+      : socket_(std::move(socket)), context_(context), server_(server) {
+    // Beast reads at most the buffer's free capacity (at least 512 bytes) per call; an empty
+    // flat_buffer never grows past what one message's headers need, so an 8 MB frame arrived
+    // in ~16,000 reads of 512 bytes (strace), 40 ms of system calls on this VM.
+    buffer_.reserve(kReadBufferBytes);
+  }
 
   void Start() { DoRead(); }
 
@@ -144,6 +149,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   tcp::socket socket_;
   asio::io_context* context_;  // the one thread this connection runs on
   HttpServer* server_;
+  static constexpr size_t kReadBufferBytes = 64 * 1024;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpResponse response_;

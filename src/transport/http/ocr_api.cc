@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 
+#include "common/json_writer.h"
 #include "perception/ocr_json.h"
 #include "transport/http/error_response.h"
 #include "transport/http/ocr_model_json.h"
@@ -112,10 +113,16 @@ void OcrApi::Info(Responder& responder) {
   body.append(o.pipeline.xy_cut ? "\"xycut\"" : "\"tesseract\"");
   body.append(",\"polarity_fix\":");
   body.append(o.pipeline.polarity_fix ? "true" : "false");
+  body.append(",\"line_width_scale\":");
+  AppendJsonNumber(&body, o.pipeline.line_width_scale);
   body.append(",\"max_image_pixels\":" + std::to_string(o.max_image_pixels));
   const char* omp = std::getenv("OMP_THREAD_LIMIT");
   body.append(",\"omp_thread_limit\":");
   perception::AppendJsonString(&body, omp != nullptr ? omp : "");
+  // Tesseract's OpenMP regions run by the plugin itself (tesseract_engine.cc); 0 after OCR
+  // ran would mean libgomp took them (and its per-region system call is back).
+  body.append(",\"openmp_serial_regions\":");
+  AppendJsonNumber(&body, service_->serial_openmp_regions());
   body.append(",\"formats\":[\"image/png\",\"bgra8\",\"rgba8\",\"rgb8\",\"gray8\"]");
   // The model card behind these settings; ocr.* keys set explicitly override its values.
   body.append(",\"ocr_model\":");

@@ -30,6 +30,8 @@ void AppendOcrCardJson(const OcrCard& card, std::string* out) {
   out->append(",\"line_psm\":" + std::to_string(card.line_psm));
   out->append(",\"whole_psm\":" + std::to_string(card.whole_psm));
   out->append(",\"polarity_fix\":").append(card.polarity_fix ? "true" : "false");
+  out->append(",\"line_width_scale\":");
+  AppendJsonNumber(out, card.line_width_scale);
   out->append("},\"tile_size\":" + std::to_string(card.tile_size));
   out->append(",\"limits\":{\"max_image_pixels\":" + std::to_string(card.max_image_pixels));
   out->append(",\"max_frame_dimension\":" + std::to_string(card.max_frame_dimension));
