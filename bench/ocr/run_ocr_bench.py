@@ -3,7 +3,8 @@
 
 For each desktop size: Xvfb with the test screen (tests/perception/ocr_env.py) plus dense
 xterms full of text; for 1 and 2 OCR workers: (a) unchanged frame, (b) one changed text line,
-(c) a full dense frame (a fresh cache), CER on the known lines; capture cost (MIT-SHM vs
+(c) a full dense frame (a fresh cache; also with the full-width card 1.0.0), CER on the known
+lines and on the dense text; (d) a terminal scrolled by 3 lines; capture cost (MIT-SHM vs
 GetImage); and the Bytebot-style transport (PNG encode + base64 + HTTP POST) of the same frame
 against raw HTTP and shared memory.
 
@@ -135,6 +136,25 @@ def run_size(binary, width, height, display, rounds):
             stats = json.loads(r.stderr.strip().splitlines()[-1])
             out[f"capture_{mode}_ms_p50"] = stats["capture_ms_p50"]
             out[f"capture_{mode}_ms_p99"] = stats["capture_ms_p99"]
+        # The full-width reading (OCR card 1.0.0) of the same dense frame, one worker.
+        server = E.Server(binary, wd, ["ocr.workers=1", "ocr.timeout_ms=60000",
+                                       "ocr.version=1.0.0"])
+        server.start()
+        try:
+            raw, _ = E.capture_raw(binary, display, wd)
+            full = []
+            for i in range(rounds):
+                s, r = server.ocr_raw(raw, width, height, query=f"?words=0&stream=full{i}")
+                assert s == 200, r
+                full.append(r["timing_ms"]["total"])
+            _, dense = server.ocr_raw(raw, width, height, query=f"?stream=full{i}")
+            lines = [l["text"] for b in dense["blocks"] for l in b["lines"]]
+            out["card_1_0_0_workers1"] = {
+                "full_ms": p50(full),
+                "cer": E.character_error_rate(screen.expected_lines(), lines)[0],
+                "dense_cer": dense_cer(dense_truth, dense)}
+        finally:
+            server.stop()
         for workers in (1, 2):
             server = E.Server(binary, wd, [f"ocr.workers={workers}", "ocr.timeout_ms=60000"])
             server.start()
