@@ -169,6 +169,76 @@ struct RegionWork {
   GrayImage crop;
 };
 
+// Per piece, per word: the words that replace it after the re-read pass (empty: keep it).
+using Replacements = std::vector<std::vector<std::vector<OcrWord>>>;
+
+// The re-read pass: a narrowed line's uncertain words are read again at full width, each
+// alone, and the more confident reading wins. Narrowing saves a third of the time, but a
+// misread it causes (11 px "1289.50" as "1289.58") comes back with a low confidence (80 against
+// 94), and a word is cheap to read. `read` holds each piece's words in frame coordinates.
+Result<Replacements> RecheckUncertainWords(const std::vector<Piece>& pieces,
+                                           const std::vector<PieceSource>& sources,
+                                           const std::vector<RegionWork>& work,
+                                           const std::vector<std::vector<OcrWord>>& read,
+                                           const PipelineOptions& options,
+                                           const PieceReader& reader, OcrStats* stats) {
+  std::vector<Piece> rechecks;
+  std::vector<std::pair<size_t, size_t>> rechecked;  // (piece, word) of each recheck
+  std::vector<std::unique_ptr<GrayImage>> pixels_of_rechecks;
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    if (pieces[k].x_scale == 1.0) continue;
+    const PieceSource& src = sources[k];
+    const RegionWork& w = work[src.region];
+    for (size_t j = 0; j < read[k].size(); ++j) {
+      if (read[k][j].confidence >= options.recheck_below_confidence) continue;
+      // The word's columns in the region's crop, a little wider, within the piece's content.
+      const int x0 = std::max(src.box.x, read[k][j].box.x - w.padded.x - kRecheckSlack);
+      const int x1 = std::min(src.box.right(), read[k][j].box.right() - w.padded.x + kRecheckSlack);
+      if (x1 - x0 < 2) continue;
+      auto pixels = std::make_unique<GrayImage>();
+      CopyPiece(w.crop.view(), {x0, src.box.y, x1 - x0, src.box.h}, src.background, src.invert,
+                pixels.get());
+      Piece piece;
+      piece.image = pixels->view();
+      piece.psm = kPsmSingleLine;
+      piece.offset_x = w.padded.x + x0 - kPieceMargin;
+      piece.offset_y = pieces[k].offset_y;
+      stats->pixels_read += int64_t{piece.image.width} * piece.image.height;
+      rechecks.push_back(piece);
+      rechecked.emplace_back(k, j);
+      pixels_of_rechecks.push_back(std::move(pixels));
+    }
+  }
+  stats->words_rechecked = static_cast<int>(rechecks.size());
+  Replacements replacement(pieces.size());
+  if (rechecks.empty()) return replacement;
+  reader(&rechecks);
+  for (size_t r = 0; r < rechecks.size(); ++r) {
+    if (!rechecks[r].status.ok()) return rechecks[r].status;
+    if (rechecks[r].words.empty()) continue;
+    double confidence = 0;
+    for (const OcrWord& word : rechecks[r].words) confidence += word.confidence;
+    confidence /= static_cast<double>(rechecks[r].words.size());
+    const auto [k, j] = rechecked[r];
+    if (confidence <= read[k][j].confidence) continue;
+    auto& slot = replacement[k];
+    slot.resize(read[k].size());
+    for (const OcrWord& word : rechecks[r].words) slot[j].push_back(ToFrame(rechecks[r], word));
+    ++stats->words_corrected;
+  }
+  return replacement;
+}
+
+// Bounds a stream's piece memory: past kMaxRememberedPieces, those unused for
+// kPieceMemoryFrames frames go (all of them if that is not enough).
+void ForgetOldPieces(StreamState* state) {
+  if (state->pieces.size() <= kMaxRememberedPieces) return;
+  std::erase_if(state->pieces, [&](const auto& entry) {
+    return entry.second.last_used + kPieceMemoryFrames < state->frame_number;
+  });
+  if (state->pieces.size() > kMaxRememberedPieces) state->pieces.clear();
+}
+
 }  // namespace
 
 Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& options,
@@ -312,56 +382,8 @@ Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& o
     for (const OcrWord& word : pieces[k].words) read[k].push_back(ToFrame(pieces[k], word));
   }
 
-  // A narrowed line's uncertain words are read again at full width, each alone: narrowing
-  // saves a third of the time, but a misread it causes (11 px "1289.50" as "1289.58") comes
-  // back with a low confidence (80 against 94), and a word is cheap to read.
-  std::vector<Piece> rechecks;
-  std::vector<std::pair<size_t, size_t>> rechecked;  // (piece, word) of each recheck
-  for (size_t k = 0; k < pieces.size(); ++k) {
-    if (pieces[k].x_scale == 1.0) continue;
-    const PieceSource& src = sources[k];
-    const RegionWork& w = work[src.region];
-    for (size_t j = 0; j < read[k].size(); ++j) {
-      if (read[k][j].confidence >= options.recheck_below_confidence) continue;
-      // The word's columns in the region's crop, a little wider, within the piece's content.
-      const int x0 = std::max(src.box.x, read[k][j].box.x - w.padded.x - kRecheckSlack);
-      const int x1 = std::min(src.box.right(), read[k][j].box.right() - w.padded.x + kRecheckSlack);
-      if (x1 - x0 < 2) continue;
-      auto pixels = std::make_unique<GrayImage>();
-      CopyPiece(w.crop.view(), {x0, src.box.y, x1 - x0, src.box.h}, src.background, src.invert,
-                pixels.get());
-      Piece piece;
-      piece.image = pixels->view();
-      piece.psm = kPsmSingleLine;
-      piece.offset_x = w.padded.x + x0 - kPieceMargin;
-      piece.offset_y = pieces[k].offset_y;
-      stats.pixels_read += int64_t{piece.image.width} * piece.image.height;
-      rechecks.push_back(piece);
-      rechecked.emplace_back(k, j);
-      piece_pixels.push_back(std::move(pixels));
-    }
-  }
-  // Replacements for the rechecked words that read better alone (empty: keep the word).
-  std::vector<std::vector<std::vector<OcrWord>>> replacement(pieces.size());
-  if (!rechecks.empty()) {
-    reader(&rechecks);
-    for (size_t r = 0; r < rechecks.size(); ++r) {
-      if (!rechecks[r].status.ok()) return rechecks[r].status;
-      if (rechecks[r].words.empty()) continue;
-      double confidence = 0;
-      for (const OcrWord& word : rechecks[r].words) confidence += word.confidence;
-      confidence /= static_cast<double>(rechecks[r].words.size());
-      const auto [k, j] = rechecked[r];
-      if (confidence <= read[k][j].confidence) continue;
-      auto& slot = replacement[k];
-      slot.resize(read[k].size());
-      for (const OcrWord& word : rechecks[r].words) {
-        slot[j].push_back(ToFrame(rechecks[r], word));
-      }
-      ++stats.words_corrected;
-    }
-  }
-  stats.words_rechecked = static_cast<int>(rechecks.size());
+  ASSIGN_OR_RETURN(Replacements replacement,
+                   RecheckUncertainWords(pieces, sources, work, read, options, reader, &stats));
   stats.ocr_ms = MsSince(ocr_start);
 
   std::vector<OcrWord> words;
@@ -378,12 +400,7 @@ Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& o
     word.box = Inflate(word.box, 0, width, height);
     if (CenterInside(word.box, region)) words.push_back(std::move(word));
   };
-  if (state->pieces.size() > kMaxRememberedPieces) {
-    std::erase_if(state->pieces, [&](const auto& entry) {
-      return entry.second.last_used + kPieceMemoryFrames < state->frame_number;
-    });
-    if (state->pieces.size() > kMaxRememberedPieces) state->pieces.clear();
-  }
+  ForgetOldPieces(state);
   for (size_t k = 0; k < pieces.size(); ++k) {
     std::vector<OcrWord> final_words;
     for (size_t j = 0; j < read[k].size(); ++j) {
