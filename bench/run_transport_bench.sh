@@ -30,6 +30,7 @@ shm="shm://$work/s.sock"
 run() { echo "## $1"; shift; "${client_cpu[@]}" "$bin" bench -d "$seconds" "$@" --metrics-url "http://127.0.0.1:$port"; }
 run "shm, 1 client" --url "$shm"
 run "shm, 2 clients (spin_us=0: they share one CPU)" --url "$shm?spin_us=0" -c 2
+run "shm, 4 clients (spin_us=0)" --url "$shm?spin_us=0" -c 4
 run "http, 1 client" --url "http://127.0.0.1:$port"
 run "http, 2 clients" --url "http://127.0.0.1:$port" -c 2
 run "shm named (lobby), 1 client" --url "shm+named://bench$$"

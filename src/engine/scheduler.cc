@@ -55,29 +55,72 @@ Scheduler::~Scheduler() {
   for (auto& worker : workers_) worker.join();
 }
 
-Status Scheduler::Submit(std::unique_ptr<InferRequest> request) {
-  if (request->batch < 1) return InvalidArgumentError("a request needs at least one row");
-  if (request->inputs.size() != static_cast<size_t>(request->batch * input_width_)) {
-    return InvalidArgumentError("input holds " + std::to_string(request->inputs.size()) +
-                                " values; expected " + std::to_string(request->batch) + " x " +
+Status Scheduler::Admit(InferRequest& request, TimePoint now) const {
+  if (request.batch < 1) return InvalidArgumentError("a request needs at least one row");
+  if (request.inputs.size() != static_cast<size_t>(request.batch * input_width_)) {
+    return InvalidArgumentError("input holds " + std::to_string(request.inputs.size()) +
+                                " values; expected " + std::to_string(request.batch) + " x " +
                                 std::to_string(input_width_));
   }
-  const TimePoint now = Clock::now();
-  if (request->deadline <= now) return DeadlineExceededError("deadline passed before queueing");
-  request->timings.submitted = now;
+  if (request.deadline <= now) return DeadlineExceededError("deadline passed before queueing");
+  request.timings.submitted = now;
+  return Status::Ok();
+}
 
-  // An idle instance with nothing queued runs the request here: no hand-off, no wake-up.
-  if (options_.inline_when_idle && queued_.load(std::memory_order_acquire) == 0) {
-    for (auto& instance : instances_) {
-      if (!instance->run_mu.try_lock()) continue;
-      std::unique_ptr<InferRequest> single[1] = {std::move(request)};
-      RunBatch(instance.get(), single);
-      instance->run_mu.unlock();
-      metrics_->inline_batches_total.fetch_add(1, std::memory_order_relaxed);
-      return Status::Ok();
-    }
+Scheduler::Instance* Scheduler::TryIdleInstance() {
+  if (!options_.inline_when_idle || queued_.load(std::memory_order_acquire) != 0) return nullptr;
+  for (auto& instance : instances_) {
+    if (instance->run_mu.try_lock()) return instance.get();
   }
+  return nullptr;
+}
 
+Status Scheduler::Submit(std::unique_ptr<InferRequest> request) {
+  RETURN_IF_ERROR(Admit(*request, Clock::now()));
+  // An idle instance with nothing queued runs the request here: no hand-off, no wake-up.
+  if (Instance* instance = TryIdleInstance(); instance != nullptr) {
+    std::unique_ptr<InferRequest> single[1] = {std::move(request)};
+    RunBatch(instance, single);
+    instance->run_mu.unlock();
+    metrics_->inline_batches_total.fetch_add(1, std::memory_order_relaxed);
+    return Status::Ok();
+  }
+  return Enqueue(std::move(request));
+}
+
+std::vector<Status> Scheduler::SubmitMany(std::vector<std::unique_ptr<InferRequest>> requests) {
+  std::vector<Status> statuses(requests.size());
+  const TimePoint now = Clock::now();
+  std::vector<size_t> admitted;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    statuses[i] = Admit(*requests[i], now);
+    if (statuses[i].ok()) admitted.push_back(i);
+  }
+  if (admitted.empty()) return statuses;
+  if (Instance* instance = TryIdleInstance(); instance != nullptr) {
+    // Merged while they fit in max_batch_size rows; a larger request runs alone.
+    std::vector<std::unique_ptr<InferRequest>> batch;
+    int64_t rows = 0;
+    auto run = [&] {
+      RunBatch(instance, batch);
+      metrics_->inline_batches_total.fetch_add(1, std::memory_order_relaxed);
+      batch.clear();
+      rows = 0;
+    };
+    for (size_t i : admitted) {
+      if (!batch.empty() && rows + requests[i]->batch > options_.max_batch_size) run();
+      rows += requests[i]->batch;
+      batch.push_back(std::move(requests[i]));
+    }
+    run();
+    instance->run_mu.unlock();
+    return statuses;
+  }
+  for (size_t i : admitted) statuses[i] = Enqueue(std::move(requests[i]));
+  return statuses;
+}
+
+Status Scheduler::Enqueue(std::unique_ptr<InferRequest> request) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return UnavailableError("server is shutting down");

@@ -52,6 +52,13 @@ class Scheduler {
   // kInvalidArgument (row count or input size wrong), kDeadlineExceeded (already expired).
   Status Submit(std::unique_ptr<InferRequest> request);
 
+  // Submits several requests at once (a transport that found them together, e.g. the shm
+  // thread's polling pass over every client). With an instance idle and nothing queued they run
+  // here, merged into as few backend calls as max_batch_size allows, instead of one call each;
+  // otherwise they are queued. Returns one status per request, in order, with Submit's meaning:
+  // a refused request is destroyed without its `done` being called.
+  std::vector<Status> SubmitMany(std::vector<std::unique_ptr<InferRequest>> requests);
+
   int64_t input_width() const { return input_width_; }
   int64_t output_width() const { return output_width_; }
   int instance_count() const { return static_cast<int>(instances_.size()); }
@@ -68,6 +75,13 @@ class Scheduler {
 
   Scheduler(SchedulerOptions options, std::vector<std::unique_ptr<Backend>> instances,
             ServerMetrics* metrics);
+  // Submit's checks (rows, input size, deadline); stamps `submitted`.
+  Status Admit(InferRequest& request, TimePoint now) const;
+  // Queues `request` for the workers. Errors: kUnavailable (full or stopping).
+  Status Enqueue(std::unique_ptr<InferRequest> request);
+  // An idle instance (run_mu now held by the caller), or nullptr. Only when inline execution
+  // is allowed and nothing is queued.
+  Instance* TryIdleInstance();
   void WorkerLoop(Instance* instance);
   // Runs `batch` on `instance` (REQUIRES: instance->run_mu held) and completes each request.
   void RunBatch(Instance* instance, std::span<std::unique_ptr<InferRequest>> batch);

@@ -62,6 +62,62 @@ TEST(SchedulerTest, RejectsWrongInputSize) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
 }
 
+TEST(SchedulerTest, SubmitManyMergesIntoFewCallsWithinMaxBatchAndRefusesBadOnes) {
+  ServerMetrics metrics;
+  FakeBackend* fake = nullptr;
+  SchedulerOptions options;
+  options.max_batch_size = 4;
+  auto scheduler = MakeScheduler(options, &fake, &metrics);
+  std::promise<Outcome> p[5];
+  std::vector<std::unique_ptr<InferRequest>> requests;
+  requests.push_back(MakeRequest({1, 2}, 1, &p[0]));
+  requests.push_back(MakeRequest({3, 4, 5, 6}, 2, &p[1]));
+  requests.push_back(MakeRequest({1, 2, 3}, 2, &p[2]));  // wrong size: refused, not run
+  requests.push_back(MakeRequest({7, 8}, 1, &p[3]));
+  requests.push_back(MakeRequest({1, 1}, 1, &p[4]));  // 5th row: past max_batch_size 4
+  std::vector<Status> statuses = scheduler->SubmitMany(std::move(requests));
+  ASSERT_EQ(statuses.size(), 5u);
+  EXPECT_TRUE(statuses[0].ok() && statuses[1].ok() && statuses[3].ok() && statuses[4].ok());
+  EXPECT_EQ(statuses[2].code(), StatusCode::kInvalidArgument);
+  // Idle and nothing queued: run here, 4 rows in one call, the last row in a second.
+  EXPECT_EQ(fake->calls.load(), 2);
+  EXPECT_EQ(metrics.inline_batches_total.load(), 2u);
+  Outcome o0 = p[0].get_future().get();
+  Outcome o1 = p[1].get_future().get();
+  Outcome o3 = p[3].get_future().get();
+  Outcome o4 = p[4].get_future().get();
+  // Each request gets its own rows, as if it had run alone.
+  EXPECT_EQ(o0.outputs, (std::vector<float>{3, 6, 9}));
+  EXPECT_EQ(o1.outputs, (std::vector<float>{7, 14, 21, 11, 22, 33}));
+  EXPECT_EQ(o3.outputs, (std::vector<float>{15, 30, 45}));
+  EXPECT_EQ(o4.outputs, (std::vector<float>{2, 4, 6}));
+  EXPECT_EQ(o0.batch_requests, 3);
+  EXPECT_EQ(o4.batch_requests, 1);
+}
+
+TEST(SchedulerTest, SubmitManyQueuesWhenTheInstanceIsBusy) {
+  ServerMetrics metrics;
+  FakeBackend* fake = nullptr;
+  auto scheduler = MakeScheduler({}, &fake, &metrics);
+  fake->hold->store(true);
+  std::promise<Outcome> first;
+  std::thread busy([&] { ASSERT_TRUE(scheduler->Submit(MakeRequest({1, 2}, 1, &first)).ok()); });
+  // The lone request runs inline and waits at the gate, holding the only instance.
+  while (fake->started.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::promise<Outcome> p[2];
+  std::vector<std::unique_ptr<InferRequest>> requests;
+  requests.push_back(MakeRequest({1, 2}, 1, &p[0]));
+  requests.push_back(MakeRequest({3, 4}, 1, &p[1]));
+  std::vector<Status> statuses = scheduler->SubmitMany(std::move(requests));
+  EXPECT_TRUE(statuses[0].ok() && statuses[1].ok());
+  fake->hold->store(false);
+  busy.join();
+  EXPECT_TRUE(first.get_future().get().status.ok());
+  EXPECT_EQ(p[0].get_future().get().outputs, (std::vector<float>{3, 6, 9}));
+  EXPECT_EQ(p[1].get_future().get().outputs, (std::vector<float>{7, 14, 21}));
+  EXPECT_EQ(metrics.inline_batches_total.load(), 1u);  // the two queued ones ran on the worker
+}
+
 TEST(SchedulerTest, ConcurrentRequestsAreMergedAndMatchUnbatchedResults) {
   ServerMetrics metrics;
   FakeBackend* fake = nullptr;

@@ -18,6 +18,7 @@ class FakeBackend : public Backend {
   FakeBackend(int64_t input_width, int64_t output_width) : in_(input_width), out_(output_width) {}
 
   Status Run(std::span<const float> input, int64_t batch, std::span<float> output) override {
+    started.fetch_add(1);
     while (hold->load()) std::this_thread::sleep_for(std::chrono::microseconds(50));
     if (delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
     calls.fetch_add(1);
@@ -39,6 +40,7 @@ class FakeBackend : public Backend {
   // Shared so a test thread can release the gate even after the scheduler (which owns this
   // backend) is gone.
   std::shared_ptr<std::atomic<bool>> hold = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<int> started{0};  // calls that entered Run (possibly held at the gate)
   std::atomic<int> calls{0};
   int delay_us = 0;
   bool fail = false;

@@ -68,11 +68,14 @@ SlotHandler::SlotHandler(const PolicyIo* io, Scheduler* scheduler, ServerMetrics
                          SlotHandlerOptions options)
     : io_(io), scheduler_(scheduler), metrics_(metrics), options_(options) {}
 
-int SlotHandler::Poll(const std::shared_ptr<Session>& session) {
+namespace {
+constexpr uint32_t kSubmitted = static_cast<uint32_t>(SlotState::kSubmitted);
+constexpr uint32_t kProcessing = static_cast<uint32_t>(SlotState::kProcessing);
+}  // namespace
+
+int SlotHandler::PollTensors(const std::shared_ptr<Session>& session) {
   const RegionView& view = session->view();
   int claimed = 0;
-  constexpr uint32_t kSubmitted = static_cast<uint32_t>(SlotState::kSubmitted);
-  constexpr uint32_t kProcessing = static_cast<uint32_t>(SlotState::kProcessing);
   for (uint32_t i = 0; i < view.geometry.tensor_slot_count; ++i) {
     std::atomic<uint32_t>& state = view.tensor_slot(i)->state;
     if (state.load(std::memory_order_relaxed) != kSubmitted) continue;
@@ -85,6 +88,12 @@ int SlotHandler::Poll(const std::shared_ptr<Session>& session) {
     ++claimed;
     HandleTensor(session, i);
   }
+  return claimed;
+}
+
+int SlotHandler::PollFrames(const std::shared_ptr<Session>& session) {
+  const RegionView& view = session->view();
+  int claimed = 0;
   for (uint32_t i = 0; i < view.geometry.frame_slot_count; ++i) {
     std::atomic<uint32_t>& state = view.frame_slot(i)->state;
     if (state.load(std::memory_order_relaxed) != kSubmitted) continue;
@@ -206,11 +215,26 @@ void SlotHandler::HandleTensor(const std::shared_ptr<Session>& session, uint32_t
     session->in_flight.fetch_sub(1, std::memory_order_acq_rel);
   };
   session->in_flight.fetch_add(1, std::memory_order_acq_rel);
-  if (Status s = scheduler_->Submit(std::move(infer)); !s.ok()) {
+  pending_.push_back({std::move(infer), session, index});
+}
+
+void SlotHandler::Flush() {
+  if (pending_.empty()) return;
+  std::vector<std::unique_ptr<InferRequest>> requests;
+  requests.reserve(pending_.size());
+  for (Pending& p : pending_) requests.push_back(std::move(p.request));
+  const std::vector<Status> statuses = scheduler_->SubmitMany(std::move(requests));
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    if (statuses[i].ok()) continue;
     // `done` was not called and never will be; the request (and its session reference) is gone.
-    session->in_flight.fetch_sub(1, std::memory_order_acq_rel);
-    fail(ToShmStatus(s.code()), s.message());
+    Session& session = *pending_[i].session;
+    TensorSlot* slot = session.view().tensor_slot(pending_[i].index);
+    WriteError(&slot->response, ToShmStatus(statuses[i].code()), statuses[i].message());
+    slot->response.t_done_ns = MonotonicNowNs();
+    Publish(slot->state, slot->client_waiting);
+    session.in_flight.fetch_sub(1, std::memory_order_acq_rel);
   }
+  pending_.clear();
 }
 
 void SlotHandler::HandleFrame(const std::shared_ptr<Session>& session_ptr, uint32_t index) {

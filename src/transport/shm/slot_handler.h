@@ -5,8 +5,10 @@
 // output and publishes DONE. A frame slot is validated and its checksum verified in place (no
 // copy), then acknowledged. A bad slot gets an error status naming the field; nothing a client
 // writes can fail the server.
-// Thread-safety: Poll is called by the one shm thread; completions run on whichever thread the
-// scheduler finishes a request on and touch only their own slot.
+// Tensor requests found in one polling pass over every session are submitted together
+// (Flush), so requests of several clients share a backend call when the model is idle.
+// Thread-safety: Poll and Flush are called by the one shm thread; completions run on whichever
+// thread the scheduler finishes a request on and touch only their own slot.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/policy_io.h"
 #include "engine/scheduler.h"
@@ -60,10 +63,17 @@ class SlotHandler {
   SlotHandler(const PolicyIo* io, Scheduler* scheduler, ServerMetrics* metrics,
               SlotHandlerOptions options);
 
-  // Claims (SUBMITTED -> PROCESSING) and handles every submitted slot of `session`'s region.
-  // Tensor requests may complete later on a model thread; frames complete before it returns.
-  // Returns the number of slots claimed.
-  int Poll(const std::shared_ptr<Session>& session);
+  // Claims (SUBMITTED -> PROCESSING) every submitted tensor slot of `session`'s region. Valid
+  // requests are held until Flush (bad ones are answered at once). Returns the number claimed.
+  int PollTensors(const std::shared_ptr<Session>& session);
+
+  // Submits the tensor requests held since the last Flush in one Scheduler::SubmitMany; a
+  // refused one is answered with its error. They complete later, possibly on a model thread.
+  void Flush();
+
+  // Claims and handles every submitted frame slot of `session`'s region; each is answered or
+  // handed to the frame consumer before it returns. Returns the number claimed.
+  int PollFrames(const std::shared_ptr<Session>& session);
 
   // Answers every still-submitted slot of `session` with `status` and `message` (the server is
   // stopping) so that waiting clients wake at once instead of timing out.
@@ -73,10 +83,17 @@ class SlotHandler {
   void HandleTensor(const std::shared_ptr<Session>& session, uint32_t index);
   void HandleFrame(const std::shared_ptr<Session>& session, uint32_t index);
 
+  struct Pending {
+    std::unique_ptr<InferRequest> request;
+    std::shared_ptr<Session> session;
+    uint32_t index = 0;
+  };
+
   const PolicyIo* const io_;
   Scheduler* const scheduler_;
   ServerMetrics* const metrics_;
   const SlotHandlerOptions options_;
+  std::vector<Pending> pending_;  // claimed tensor requests not yet submitted
 };
 
 // Writes status and message (truncated to the field) into `response`. Exposed for tests.
