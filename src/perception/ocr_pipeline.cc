@@ -108,33 +108,35 @@ void SqueezeHorizontally(double scale, GrayImage* image) {
   out.width = out_w;
   out.height = image->height;
   out.pixels.resize(static_cast<size_t>(out_w) * out.height);
-  // Per output column: source columns [first, last] with 8-bit weights summing to 256.
-  struct Tap {
-    int first;
-    std::vector<int> weights;
-  };
-  std::vector<Tap> taps(out_w);
+  // Output column x averages source columns first[x] .. first[x] + taps - 1 with 8-bit
+  // weights summing to 256 (zero where a column is not covered); computed once per piece.
+  const int taps = static_cast<int>(step) + 2;
+  std::vector<int> first(static_cast<size_t>(out_w));
+  std::vector<int> weights(static_cast<size_t>(out_w) * taps, 0);
   for (int x = 0; x < out_w; ++x) {
     const double lo = x * step;
     const double hi = std::min<double>(in_w, (x + 1) * step);
-    Tap& t = taps[x];
-    t.first = static_cast<int>(lo);
+    first[x] = static_cast<int>(lo);
+    int* w = &weights[static_cast<size_t>(x) * taps];
     int sum = 0;
-    for (int sx = t.first; sx < hi; ++sx) {
+    int last = 0;
+    for (int k = 0; k < taps && first[x] + k < hi; ++k) {
+      const int sx = first[x] + k;
       const double cover = std::min<double>(sx + 1, hi) - std::max<double>(sx, lo);
-      const int w = static_cast<int>(cover / (hi - lo) * 256 + 0.5);
-      t.weights.push_back(w);
-      sum += w;
+      w[k] = static_cast<int>(cover / (hi - lo) * 256 + 0.5);
+      sum += w[k];
+      last = k;
     }
-    if (!t.weights.empty()) t.weights.back() += 256 - sum;
+    w[last] += 256 - sum;
   }
   for (int y = 0; y < image->height; ++y) {
     const uint8_t* row = image->pixels.data() + static_cast<size_t>(y) * in_w;
     uint8_t* dst = out.pixels.data() + static_cast<size_t>(y) * out_w;
     for (int x = 0; x < out_w; ++x) {
+      const int* w = &weights[static_cast<size_t>(x) * taps];
+      const int n = std::min(taps, in_w - first[x]);
       int acc = 0;
-      const Tap& t = taps[x];
-      for (size_t k = 0; k < t.weights.size(); ++k) acc += t.weights[k] * row[t.first + k];
+      for (int k = 0; k < n; ++k) acc += w[k] * row[first[x] + k];
       dst[x] = static_cast<uint8_t>(std::clamp((acc + 128) >> 8, 0, 255));
     }
   }
@@ -142,12 +144,13 @@ void SqueezeHorizontally(double scale, GrayImage* image) {
 }
 
 // Where a piece came from, to read part of it again: its region, its content box in the
-// region's crop and how its pixels were prepared.
+// region's crop and how its pixels were prepared; and its PieceKey, to remember its reading.
 struct PieceSource {
   size_t region = 0;
   OcrBox box;
   uint8_t background = 255;
   bool invert = false;
+  uint64_t key = 0;
 };
 
 // Maps a word read from `piece` to frame coordinates (narrowed columns widened back first).
@@ -302,7 +305,6 @@ Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& o
   std::vector<RegionWork> work(regions.size());
   std::vector<Piece> pieces;
   std::vector<PieceSource> sources;
-  std::vector<uint64_t> keys;  // PieceKey of each piece to read
   // Pieces whose pixels the stream read before (a line that scrolled or a window that moved):
   // their words, moved to where the piece is now.
   std::vector<std::pair<size_t, std::vector<OcrWord>>> remembered;  // (region, frame words)
@@ -363,8 +365,7 @@ Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& o
       stats.pixels_read += int64_t{piece.image.width} * piece.image.height;
       piece.x_scale = x_scale;
       pieces.push_back(piece);
-      sources.push_back({i, b, static_cast<uint8_t>(background), invert});
-      keys.push_back(key);
+      sources.push_back({i, b, static_cast<uint8_t>(background), invert, key});
       piece_pixels.push_back(std::move(pixels));
     }
   }
@@ -412,7 +413,7 @@ Result<OcrOutcome> AnalyzeFrame(const FrameView& frame, const PipelineOptions& o
     }
     const OcrBox& region = work[sources[k].region].region;
     for (const OcrWord& word : final_words) keep(region, word);
-    state->pieces[keys[k]] = {
+    state->pieces[sources[k].key] = {
         Shifted(std::move(final_words), -pieces[k].offset_x, -pieces[k].offset_y),
         state->frame_number};
   }

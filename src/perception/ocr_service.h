@@ -78,7 +78,8 @@ class OcrService {
   const OcrServiceOptions& options() const { return options_; }
   // Loads the plugin if nothing has yet; "unavailable: <reason>" when it cannot be loaded.
   std::string engine_version() const;
-  // OcrPlugin::serial_openmp_regions; 0 before the plugin is loaded.
+  // OcrPlugin::serial_openmp_regions (loads the plugin like engine_version); 0 when it cannot
+  // be loaded.
   uint64_t serial_openmp_regions() const;
 
  private:

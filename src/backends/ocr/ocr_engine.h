@@ -68,8 +68,8 @@ struct OcrPlugin {
   Result<std::unique_ptr<OcrEngine>> (*create)(const OcrEngineOptions& options);
   // "tesseract 5.3.0, leptonica-1.82.0".
   std::string (*version)();
-  // Tesseract's OpenMP regions the plugin has run serially itself since it was loaded
-  // (tesseract_engine.cc); 0 after OCR ran means libgomp took them.
+  // Tesseract's OpenMP regions the plugin has run serially itself since it was loaded, as of
+  // the last finished Recognize (tesseract_engine.cc); 0 after OCR ran means libgomp took them.
   uint64_t (*serial_openmp_regions)();
 };
 

@@ -11,11 +11,25 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "backends/ocr/ocr_engine.h"
 
 namespace brainstem {
 namespace {
+
+// Tesseract's OpenMP regions run by the definitions at the end of this file: counted per
+// thread (one per LSTM time step, too many for a shared counter) and added to the total after
+// each Recognize.
+std::atomic<uint64_t> serial_regions{0};
+thread_local uint64_t serial_regions_on_this_thread = 0;
+
+// The sections of the innermost `omp parallel sections` running on this thread.
+struct Sections {
+  unsigned next = 1;
+  unsigned count = 0;
+};
+thread_local Sections current_sections;
 
 class TesseractEngine final : public OcrEngine {
  public:
@@ -43,7 +57,10 @@ class TesseractEngine final : public OcrEngine {
       api_.SetPageSegMode(static_cast<tesseract::PageSegMode>(psm));
       api_.SetImage(image.data, image.width, image.height, 1, image.stride);
       api_.SetSourceResolution(dpi_);
-      if (api_.Recognize(nullptr) != 0) {
+      const int recognized = api_.Recognize(nullptr);
+      serial_regions.fetch_add(std::exchange(serial_regions_on_this_thread, 0),
+                               std::memory_order_relaxed);
+      if (recognized != 0) {
         api_.Clear();
         return std::vector<OcrWord>{};  // nothing recognisable (e.g. an empty crop)
       }
@@ -101,18 +118,9 @@ std::string Version() {
   return v;
 }
 
-std::atomic<uint64_t> serial_regions{0};
-
 uint64_t SerialRegions() { return serial_regions.load(std::memory_order_relaxed); }
 
 const OcrPlugin kPlugin{&Create, &Version, &SerialRegions};
-
-// The sections of the innermost `omp parallel sections` running on this thread.
-struct Sections {
-  unsigned next = 1;
-  unsigned count = 0;
-};
-thread_local Sections current_sections;
 
 }  // namespace
 }  // namespace brainstem
@@ -140,7 +148,7 @@ extern "C" {
 __attribute__((visibility("default"))) void GOMP_parallel(void (*fn)(void*), void* data,
                                                           unsigned /*num_threads*/,
                                                           unsigned /*flags*/) {
-  brainstem::serial_regions.fetch_add(1, std::memory_order_relaxed);
+  ++brainstem::serial_regions_on_this_thread;
   fn(data);
 }
 
@@ -150,7 +158,7 @@ __attribute__((visibility("default"))) void GOMP_parallel_sections(void (*fn)(vo
                                                                    unsigned /*num_threads*/,
                                                                    unsigned count,
                                                                    unsigned /*flags*/) {
-  brainstem::serial_regions.fetch_add(1, std::memory_order_relaxed);
+  ++brainstem::serial_regions_on_this_thread;
   const brainstem::Sections outer = brainstem::current_sections;
   brainstem::current_sections = {1, count};
   fn(data);

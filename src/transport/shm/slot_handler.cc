@@ -37,6 +37,16 @@ void Publish(std::atomic<uint32_t>& state, std::atomic<uint32_t>& client_waiting
   }
 }
 
+constexpr uint32_t kSubmitted = static_cast<uint32_t>(SlotState::kSubmitted);
+constexpr uint32_t kProcessing = static_cast<uint32_t>(SlotState::kProcessing);
+
+// Answers a tensor slot with an error and publishes it.
+void FailTensorSlot(TensorSlot* slot, ShmStatus status, std::string_view message) {
+  WriteError(&slot->response, status, message);
+  slot->response.t_done_ns = MonotonicNowNs();
+  Publish(slot->state, slot->client_waiting);
+}
+
 void BeginResponse(SlotResponse* response, uint64_t sequence, uint64_t received_ns) {
   response->response_sequence = sequence;
   response->status = static_cast<uint32_t>(ShmStatus::kOk);
@@ -67,11 +77,6 @@ void WriteError(SlotResponse* response, ShmStatus status, std::string_view messa
 SlotHandler::SlotHandler(const PolicyIo* io, Scheduler* scheduler, ServerMetrics* metrics,
                          SlotHandlerOptions options)
     : io_(io), scheduler_(scheduler), metrics_(metrics), options_(options) {}
-
-namespace {
-constexpr uint32_t kSubmitted = static_cast<uint32_t>(SlotState::kSubmitted);
-constexpr uint32_t kProcessing = static_cast<uint32_t>(SlotState::kProcessing);
-}  // namespace
 
 int SlotHandler::PollTensors(const std::shared_ptr<Session>& session) {
   const RegionView& view = session->view();
@@ -142,9 +147,7 @@ void SlotHandler::HandleTensor(const std::shared_ptr<Session>& session, uint32_t
   BeginResponse(&slot->response, request.sequence, received_ns);
 
   auto fail = [&](ShmStatus status, std::string_view message) {
-    WriteError(&slot->response, status, message);
-    slot->response.t_done_ns = MonotonicNowNs();
-    Publish(slot->state, slot->client_waiting);
+    FailTensorSlot(slot, status, message);
   };
 
   if (Status s = ValidateTensorRequest(request, view.geometry, io_->stochastic()); !s.ok()) {
@@ -228,10 +231,8 @@ void SlotHandler::Flush() {
     if (statuses[i].ok()) continue;
     // `done` was not called and never will be; the request (and its session reference) is gone.
     Session& session = *pending_[i].session;
-    TensorSlot* slot = session.view().tensor_slot(pending_[i].index);
-    WriteError(&slot->response, ToShmStatus(statuses[i].code()), statuses[i].message());
-    slot->response.t_done_ns = MonotonicNowNs();
-    Publish(slot->state, slot->client_waiting);
+    FailTensorSlot(session.view().tensor_slot(pending_[i].index), ToShmStatus(statuses[i].code()),
+                   statuses[i].message());
     session.in_flight.fetch_sub(1, std::memory_order_acq_rel);
   }
   pending_.clear();

@@ -7,8 +7,8 @@
 // writes can fail the server.
 // Tensor requests found in one polling pass over every session are submitted together
 // (Flush), so requests of several clients share a backend call when the model is idle.
-// Thread-safety: Poll and Flush are called by the one shm thread; completions run on whichever
-// thread the scheduler finishes a request on and touch only their own slot.
+// Thread-safety: PollTensors, Flush and PollFrames are called by the one shm thread; completions
+// run on whichever thread the scheduler finishes a request on and touch only their own slot.
 #pragma once
 
 #include <cstdint>
