@@ -7,4 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-deps.sh
 scripts/build.sh
-exec build/brainstem serve --config config/default.yaml "$@"
+# No --config: config/default.yaml equals the built-in defaults (a test keeps them in sync), but
+# a file sets every key explicitly, and explicit ocr.* keys override the OCR model card.
+exec build/brainstem serve "$@"
